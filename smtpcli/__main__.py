@@ -1,0 +1,5 @@
+"""Allow ``python -m smtpcli``."""
+
+from smtpcli.cli.main import main
+
+main()

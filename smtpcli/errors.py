@@ -1,0 +1,118 @@
+"""Exceptions and the exit-code mapping; the CLI edge is the one place that translates them.
+
+Exit codes (DESIGN.md, README): 0 ok, 1 a check failed (or warned with --strict), 2 usage error,
+3 could not complete, 4 transient SMTP rejection, 5 permanent SMTP rejection, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smtpcli.results import Report
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    CHECK_FAILED = 1
+    USAGE = 2
+    INCOMPLETE = 3
+    TRANSIENT = 4
+    PERMANENT = 5
+    INTERRUPTED = 130
+
+
+class SmtpcliError(Exception):
+    """Base of every error smtpcli reports as one line; its message says what failed and where."""
+
+    exit_code: ExitCode = ExitCode.INCOMPLETE
+    kind = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = " ".join(self.message.split())
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class UsageError(SmtpcliError):
+    """The command line or an input file is not usable."""
+
+    exit_code = ExitCode.USAGE
+    kind = "usage"
+
+
+class IncompleteError(SmtpcliError):
+    """The job could not be completed (network, DNS, TLS, timeout)."""
+
+    exit_code = ExitCode.INCOMPLETE
+    kind = "incomplete"
+
+
+class ConnectError(IncompleteError):
+    """Could not connect to a server."""
+
+    kind = "connect"
+
+
+class DnsError(IncompleteError):
+    """A DNS lookup failed (timeout, SERVFAIL, refused): never the same as 'absent'."""
+
+    kind = "dns"
+
+
+class TlsError(IncompleteError):
+    """The TLS handshake or certificate verification failed."""
+
+    kind = "tls"
+
+
+class NetworkTimeout(IncompleteError):
+    """A network step did not finish within --timeout."""
+
+    kind = "timeout"
+
+
+class ProtocolError(IncompleteError):
+    """The peer broke the SMTP protocol (garbage, oversized lines, closed mid-reply)."""
+
+    kind = "protocol"
+
+
+class SmtpReplyError(SmtpcliError):
+    """The server rejected the transaction; exit 4 for 4xx, 5 for 5xx."""
+
+    kind = "smtp-reply"
+
+    def __init__(self, message: str, *, code: int, reply: str = "", hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.code = code
+        self.reply = reply
+        self.exit_code = ExitCode.TRANSIENT if 400 <= code < 500 else ExitCode.PERMANENT
+
+
+def exit_code_for_status(report: Report, *, strict: bool = False) -> ExitCode:
+    """Map a finished report to an exit code: fail -> 1, warn -> 1 with --strict, error -> 3."""
+    from smtpcli.results import Status
+
+    if report.exit_code is not None:
+        return ExitCode(report.exit_code)
+    status = report.status
+    if status is Status.ERROR:
+        return ExitCode.INCOMPLETE
+    if status is Status.FAIL or (strict and status is Status.WARN):
+        return ExitCode.CHECK_FAILED
+    return ExitCode.OK
+
+
+def exit_code_for_reply(code: int) -> ExitCode:
+    """Exit code for an SMTP reply code: 4 for 4xx, 5 for 5xx, else 0."""
+    if 400 <= code < 500:
+        return ExitCode.TRANSIENT
+    if 500 <= code < 600:
+        return ExitCode.PERMANENT
+    return ExitCode.OK

@@ -1,0 +1,118 @@
+"""The one result model every command builds: Status, Finding, Report.
+
+Text, JSON and JUnit renderers all read a Report, so the renderings cannot drift.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Status(enum.Enum):
+    """Outcome of a finding or a whole report, ordered by severity."""
+
+    OK = "ok"
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @classmethod
+    def worst(cls, statuses: list[Status] | tuple[Status, ...]) -> Status:
+        """The most severe status, ``OK`` for none."""
+        return max(statuses, key=lambda s: s.rank, default=cls.OK)
+
+
+_RANK = {Status.OK: 0, Status.INFO: 1, Status.WARN: 2, Status.FAIL: 3, Status.ERROR: 4}
+
+
+def jsonable(value: Any) -> Any:
+    """Turn facts into JSON-safe data (enums, bytes, sets, dataclasses with to_dict)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [jsonable(v) for v in items]
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return jsonable(to_dict())
+    return str(value)
+
+
+@dataclass
+class Finding:
+    """One check result with a stable dotted id such as ``spf.too-many-lookups``."""
+
+    id: str
+    status: Status
+    summary: str
+    detail: str | None = None
+    reference: str | None = None
+    fix: str | None = None
+    subject: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status.value, "summary": self.summary}
+        for key in ("detail", "reference", "fix", "subject"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.data:
+            out["data"] = jsonable(self.data)
+        return out
+
+
+@dataclass
+class Report:
+    """Everything a command found: findings plus facts, and a one-line summary."""
+
+    command: str
+    target: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    status_override: Status | None = None
+    exit_code: int | None = None
+
+    def add(
+        self, id: str, status: Status, summary: str, **kwargs: Any
+    ) -> Finding:
+        """Append a finding and return it."""
+        finding = Finding(id=id, status=status, summary=summary, **kwargs)
+        self.findings.append(finding)
+        return finding
+
+    @property
+    def status(self) -> Status:
+        if self.status_override is not None:
+            return self.status_override
+        return Status.worst([f.status for f in self.findings])
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "command": self.command,
+            "target": self.target,
+            "status": self.status.value,
+            "summary": self.summary,
+            "findings": [f.to_dict() for f in self.findings],
+            "facts": jsonable(self.facts),
+        }
+        if self.exit_code is not None:
+            out["exit_code"] = self.exit_code
+        return out
