@@ -1,1 +1,1 @@
-"""smtpcli.dnsq"""
+"""DNS layer: resolver factory, concurrent cached lookups (dnspython only)."""

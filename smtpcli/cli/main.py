@@ -1,0 +1,121 @@
+"""The root command: lazy subcommands, global options, and the one error-translation point."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from smtpcli import __version__
+from smtpcli.cli.registry import COMMANDS
+from smtpcli.cli.state import STATE
+from smtpcli.errors import ExitCode, SmtpcliError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "SMTPCLI"}
+
+
+class LazyGroup(click.Group):
+    """Lists commands from the registry; imports a command's module only to run it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        items = [
+            CompletionItem(name, help=help_)
+            for name, (_, help_) in sorted(COMMANDS.items())
+            if name.startswith(incomplete)
+        ]
+        items.extend(click.Command.shell_complete(self, ctx, incomplete))
+        return items
+
+
+EPILOG = (
+    "Exit codes: 0 ok, 1 check failed (or warned with --strict), 2 usage error, "
+    "3 could not complete, 4 transient SMTP rejection, 5 permanent SMTP rejection, 130 interrupted."
+)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS, epilog=EPILOG)
+@click.version_option(__version__, "-V", "--version", prog_name="smtpcli")
+@click.option("--traceback", is_flag=True, envvar="SMTPCLI_TRACEBACK",
+              help="Show a Python traceback on errors (for bug reports).")
+@click.option("--profile", metavar="NAME", envvar="SMTPCLI_PROFILE",
+              help="Option defaults from [profiles.NAME] in $XDG_CONFIG_HOME/smtpcli/config.toml.")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool, profile: str | None) -> None:
+    """smtpcli: send, probe, check and explain mail from the command line.
+
+    Every command takes --json; run 'smtpcli COMMAND -h' for its options.
+    """
+    STATE.traceback = STATE.traceback or traceback
+    if profile:
+        from smtpcli.config import profile_default_map
+
+        ctx.default_map = profile_default_map(profile, list(COMMANDS))
+
+
+def _report_error(message: str, kind: str, code: int) -> None:
+    click.echo(f"smtpcli: {message}", err=True)
+    if STATE.json:
+        from smtpcli.render.json_out import dumps, error_document
+
+        click.echo(dumps(error_document(STATE.command, kind, message, code)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: run the CLI and turn every outcome into one exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    STATE.traceback = "--traceback" in args or bool(os.environ.get("SMTPCLI_TRACEBACK"))
+    try:
+        rv = cli.main(args, prog_name="smtpcli", standalone_mode=False)
+        code = int(rv) if isinstance(rv, int) else 0
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        if STATE.json:
+            _report_error(exc.format_message(), "usage", ExitCode.USAGE)
+        else:
+            exc.show()
+        code = exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("smtpcli: interrupted", err=True)
+        code = ExitCode.INTERRUPTED
+    except SmtpcliError as exc:
+        if STATE.traceback:
+            import traceback as tb
+
+            tb.print_exc()
+        _report_error(exc.one_line(), exc.kind, int(exc.exit_code))
+        code = int(exc.exit_code)
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error worth a message.
+        sys.stderr.close()
+        code = ExitCode.OK
+    except Exception as exc:  # the one place an unexpected error becomes one line
+        if STATE.traceback:
+            raise
+        _report_error(
+            f"internal error: {type(exc).__name__}: {exc} (run with --traceback and report it)",
+            "internal", ExitCode.INCOMPLETE,
+        )
+        code = ExitCode.INCOMPLETE
+    sys.exit(code)
