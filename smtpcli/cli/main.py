@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the CLI and turn every outcome into one exit code."""
     args = sys.argv[1:] if argv is None else argv
     STATE.traceback = "--traceback" in args or bool(os.environ.get("SMTPCLI_TRACEBACK"))
+    # Known before parsing, so that even a usage error is a JSON document in --json mode.
+    STATE.json = "--json" in args
     try:
         rv = cli.main(args, prog_name="smtpcli", standalone_mode=False)
         code = int(rv) if isinstance(rv, int) else 0
