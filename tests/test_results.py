@@ -9,7 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smtpcli.errors import (
-    ConnectError, ExitCode, SmtpReplyError, UsageError, exit_code_for_reply, exit_code_for_status,
+    ConnectError,
+    ExitCode,
+    SmtpReplyError,
+    UsageError,
+    exit_code_for_reply,
+    exit_code_for_status,
 )
 from smtpcli.results import Finding, Report, Status, jsonable
 

@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     STATE.traceback = "--traceback" in args or bool(os.environ.get("SMTPCLI_TRACEBACK"))
     # Known before parsing, so that even a usage error is a JSON document in --json mode.
     STATE.json = "--json" in args
+    STATE.command = next((a for a in args if a in COMMANDS), None)
     try:
         rv = cli.main(args, prog_name="smtpcli", standalone_mode=False)
         code = int(rv) if isinstance(rv, int) else 0
