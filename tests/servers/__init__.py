@@ -1,0 +1,1 @@
+"""Reusable loopback test servers (SMTP, scripted raw peer, DNS) and certificates."""

@@ -127,8 +127,14 @@ def make_tls_certs(directory: Path) -> TlsCerts:
     ca.cert_pem.write_to_path(str(ca_path))
     now = dt.datetime.now(dt.UTC)
 
-    def leaf(label: str, *names: str, **dates: dt.datetime) -> CertFiles:
-        return _write_leaf(directory, label, ca.issue_cert(*names, **dates), ca_path)
+    def leaf(
+        label: str,
+        *names: str,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+    ) -> CertFiles:
+        cert = ca.issue_cert(*names, not_before=not_before, not_after=not_after)
+        return _write_leaf(directory, label, cert, ca_path)
 
     return TlsCerts(
         ca=ca,

@@ -84,7 +84,7 @@ class RecordingHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Record the message; reply with `data_response`."""
         content = envelope.original_content or b""
-        login = session.login_data
+        login = getattr(session.auth_data, "login", None)
         self.messages.append(
             ReceivedMessage(
                 mail_from=envelope.mail_from or "",
@@ -123,7 +123,7 @@ class RecordingHandler:
             expected = hmac.new(password.encode(), challenge, "md5").hexdigest()
             if hmac.compare_digest(expected, digest.lower()):
                 return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
-        return AuthResult(success=False)
+        return AuthResult(success=False, handled=False)
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
         """XOAUTH2 (Google/Microsoft style) against `oauth_tokens` (user -> bearer token)."""
@@ -139,14 +139,16 @@ class RecordingHandler:
                 return AuthResult(success=False, handled=True)
             blob = reply
         fields = dict(
-            part.split("=", 1) for part in blob.decode(errors="replace").split("\x01") if "=" in part
+            part.split("=", 1)
+            for part in blob.decode(errors="replace").split("\x01")
+            if "=" in part
         )
         user, auth = fields.get("user", ""), fields.get("auth", "")
         if user in self.oauth_tokens and auth == f"Bearer {self.oauth_tokens[user]}":
             return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
         error = json.dumps({"status": "401", "schemes": "Bearer", "scope": "mail"}).encode()
         await server.challenge_auth(error)  # client answers with an empty line
-        return AuthResult(success=False)
+        return AuthResult(success=False, handled=False)
 
 
 class _LoopbackController(Controller):
