@@ -1,0 +1,377 @@
+"""Run a capture server: bind, accept, store, stop on count/time/signal, shut down gracefully.
+
+``CaptureServer`` is the asyncio API (``await start()``, ``await wait()``); ``run_in_thread``
+starts one in a background thread for in-process users (tests, ``demo``). Events (listening,
+connect, message, fault, auth, disconnect, error, shutdown) go to an ``on_event`` callback as
+JSON-safe dicts; the library never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpcli.errors import IncompleteError
+from smtpcli.server.config import ServeConfig
+from smtpcli.server.storage import (
+    JsonlStore,
+    MaildirStore,
+    MboxStore,
+    MemoryStore,
+    Store,
+    StoredMessage,
+)
+from smtpcli.server.tls import ServerTls, load_tls, self_signed
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class ServeSummary:
+    """What happened during a run (the shutdown event carries it)."""
+
+    messages: int = 0
+    recipients: int = 0
+    bytes: int = 0
+    connections: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+    reason: str = ""
+    elapsed: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages, "recipients": self.recipients, "bytes": self.bytes,
+            "connections": self.connections, "faults": dict(self.faults), "errors": self.errors,
+            "reason": self.reason, "elapsed_s": round(self.elapsed, 3),
+        }
+
+
+class ServerState:
+    """Shared by every session of one server: config, faults, stores, counters, events."""
+
+    def __init__(self, config: ServeConfig, on_event: EventSink | None) -> None:
+        self.config = config
+        self.faults = config.fault_plan()
+        self.on_event = on_event
+        self.run_id = f"{int(time.time()):x}{os.getpid():x}"
+        self.summary = ServeSummary()
+        self.closing = False
+        self.sessions: set[Any] = set()
+        self.stores: list[Store] = []
+        self.memory: MemoryStore | None = None
+        self.done = asyncio.Event()
+        self._conn_ids = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def emit(self, event: str, **data: Any) -> None:
+        if event == "error":
+            self.summary.errors += 1
+        if self.on_event is not None:
+            self.on_event({"event": event, "time": round(time.time(), 3), **data})
+
+    def open_stores(self) -> None:
+        c = self.config
+        if c.maildir:
+            self.stores.append(MaildirStore(c.maildir, fsync=c.fsync))
+        if c.mbox:
+            self.stores.append(MboxStore(c.mbox, fsync=c.fsync))
+        if c.jsonl:
+            self.stores.append(JsonlStore(c.jsonl, fsync=c.fsync))
+        if c.memory or not self.stores:
+            self.memory = MemoryStore()
+            self.stores.append(self.memory)
+
+    def close_stores(self) -> None:
+        for store in self.stores:
+            store.close()
+
+    async def store(self, msg: StoredMessage) -> None:
+        """Write to every store (disk ones in a worker thread), then count and report."""
+        disk = [s for s in self.stores if s is not self.memory]
+        if disk:
+            msg.locations = await asyncio.to_thread(lambda: [s.store(msg) for s in disk])
+        if self.memory is not None:
+            self.memory.store(msg)
+        s = self.summary
+        s.messages += 1
+        s.recipients += len(msg.rcpt_tos)
+        s.bytes += msg.size
+        self.emit("message", **msg.envelope_dict(), stored=msg.locations or ["memory"])
+        if self.config.count is not None and s.messages >= self.config.count:
+            self.stop("count")
+
+    def connection_opened(self, smtp: Any) -> None:
+        self._conn_ids += 1
+        smtp.conn_id = self._conn_ids
+        self.sessions.add(smtp)
+        self.summary.connections += 1
+        from smtpcli.server.protocol import _peer_text
+
+        self.emit("connect", conn=smtp.conn_id, peer=_peer_text(smtp.session.peer))
+
+    def connection_closed(self, smtp: Any) -> None:
+        if smtp in self.sessions:
+            self.sessions.discard(smtp)
+            self.emit("disconnect", conn=smtp.conn_id)
+        self._check_idle()
+
+    def fault_event(self, smtp: Any, stage: str, action: str, **data: Any) -> None:
+        self.summary.faults[f"{stage}:{action}"] += 1
+        self.emit("fault", conn=getattr(smtp, "conn_id", None), stage=stage, action=action, **data)
+
+    def transaction_done(self, smtp: Any) -> None:
+        if self.closing:
+            self._check_idle()
+
+    def _check_idle(self) -> None:
+        if not any(getattr(s, "busy", False) for s in self.sessions):
+            self._idle.set()
+
+    def stop(self, reason: str) -> None:
+        """Ask the server to shut down (idempotent; the first reason wins)."""
+        if not self.summary.reason:
+            self.summary.reason = reason
+        self.done.set()
+
+    async def drain(self, grace: float) -> None:
+        """Wait (up to ``grace`` s) for transfers in progress, then close every session."""
+        self.closing = True
+        self._idle.clear()
+        self._check_idle()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
+        from smtpcli.server.protocol import SHUTDOWN_REPLY
+
+        for smtp in list(self.sessions):
+            transport = smtp.transport
+            if transport is not None and not transport.is_closing():
+                with contextlib.suppress(Exception):
+                    transport.write(SHUTDOWN_REPLY.encode() + b"\r\n")
+                transport.close()
+        # Let the closes reach connection_lost.
+        for _ in range(20):
+            if not self.sessions:
+                break
+            await asyncio.sleep(0.01)
+
+
+def _quiet_aiosmtpd() -> None:
+    # aiosmtpd logs every session at INFO and tracebacks at ERROR; events replace both.
+    log = logging.getLogger("mail.log")
+    log.setLevel(logging.CRITICAL)
+    log.propagate = False
+
+
+class CaptureServer:
+    """One capture server on an event loop."""
+
+    def __init__(self, config: ServeConfig, on_event: EventSink | None = None) -> None:
+        config.validate()
+        self.config = config
+        self.state = ServerState(config, on_event)
+        self.tls: ServerTls | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._started = 0.0
+        self.port = config.port
+        self.host = config.host
+
+    @property
+    def messages(self) -> list[StoredMessage]:
+        return self.state.memory.messages if self.state.memory is not None else []
+
+    @property
+    def summary(self) -> ServeSummary:
+        return self.state.summary
+
+    def _factory(self) -> Any:
+        from smtpcli.server.protocol import CaptureHandler, CaptureSMTP
+
+        c = self.config
+        handler = CaptureHandler(self.state)
+        auth_off = ["PLAIN", "LOGIN"] if not c.auth_enabled or "AUTH" in c.hide else []
+        starttls_ctx = None
+        if self.tls is not None and not c.implicit_tls and "STARTTLS" not in c.hide:
+            starttls_ctx = self.tls.context
+        kwargs: dict[str, Any] = {
+            "hostname": c.hostname,
+            "ident": "smtpcli serve",
+            "data_size_limit": c.max_size or None,
+            "enable_SMTPUTF8": c.smtputf8 and "SMTPUTF8" not in c.hide,
+            "tls_context": starttls_ctx,
+            "require_starttls": c.require_starttls,
+            "timeout": c.idle_timeout,
+            "auth_required": c.auth_required,
+            # AUTH only after STARTTLS when STARTTLS is on offer (RFC 4954 4); aiosmtpd does not
+            # see implicit TLS as TLS, so it must not demand it there.
+            "auth_require_tls": starttls_ctx is not None and not c.auth_plaintext,
+            "auth_exclude_mechanism": auth_off,
+            "authenticator": handler.authenticator,
+        }
+        if "SIZE" in c.hide:
+            kwargs["data_size_limit"] = None
+
+        def make() -> CaptureSMTP:
+            return CaptureSMTP(handler, self.state, **kwargs)
+
+        return make
+
+    async def start(self) -> None:
+        """Load TLS, open stores, bind and start accepting; emits ``listening``."""
+        import warnings
+
+        _quiet_aiosmtpd()
+        warnings.filterwarnings("ignore", module="aiosmtpd")
+        c = self.config
+        if c.tls_self_signed:
+            self.tls = self_signed(c.hostname)
+        elif c.tls_cert:
+            self.tls = load_tls(c.tls_cert, c.tls_key)
+        self.state.open_stores()
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                self._factory(), host=c.host, port=c.port,
+                ssl=self.tls.context if (self.tls and c.implicit_tls) else None,
+                reuse_address=True,
+            )
+        except OSError as exc:
+            self.state.close_stores()
+            raise IncompleteError(
+                f"cannot listen on {c.host}:{c.port}: {exc.strerror or exc}",
+                hint="pick another port with --listen HOST:PORT (port 0 picks a free one)",
+            ) from None
+        sockname = self._server.sockets[0].getsockname()
+        self.host, self.port = sockname[0], sockname[1]
+        self._started = time.monotonic()
+        self.state.emit("listening", **self.listening_facts())
+
+    def listening_facts(self) -> dict[str, Any]:
+        c = self.config
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        facts: dict[str, Any] = {
+            "address": f"{host}:{self.port}", "host": self.host, "port": self.port,
+            "hostname": c.hostname,
+            "tls": ("implicit" if c.implicit_tls else "starttls") if self.tls else None,
+            "require_starttls": c.require_starttls,
+            "auth": ("accept-any" if c.auth_accept_any else "users") if c.auth_enabled else None,
+            "max_size": c.max_size, "smtputf8": c.smtputf8 and "SMTPUTF8" not in c.hide,
+            "hidden": sorted(c.hide),
+            "storage": [s.name for s in self.state.stores],
+            "faults": bool(self.state.faults) or c.greylist is not None or c.tarpit,
+        }
+        if self.tls is not None:
+            facts["certificate"] = {
+                "sha256": self.tls.fingerprint_sha256, "subject": self.tls.subject,
+                "self_signed": self.tls.self_signed,
+            }
+        return facts
+
+    def stop(self, reason: str = "stopped") -> None:
+        self.state.stop(reason)
+
+    async def wait(self) -> ServeSummary:
+        """Serve until --count, --exit-after or stop(); then shut down gracefully."""
+        c = self.config
+        if c.count is not None and c.count <= self.summary.messages:
+            self.state.stop("count")
+        try:
+            if c.exit_after is not None:
+                try:
+                    await asyncio.wait_for(self.state.done.wait(), c.exit_after)
+                except TimeoutError:
+                    self.state.stop("exit-after")
+            else:
+                await self.state.done.wait()
+        finally:
+            await self.shutdown()
+        return self.summary
+
+    async def shutdown(self) -> None:
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()  # stop accepting; sessions stay up for the grace period
+        await self.state.drain(self.config.grace)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        self.state.close_stores()
+        self.summary.elapsed = time.monotonic() - self._started
+        if not self.summary.reason:
+            self.summary.reason = "stopped"
+
+
+@dataclass
+class ThreadedServer:
+    """A CaptureServer running in a background thread (``stop()`` is idempotent)."""
+
+    server: CaptureServer
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def messages(self) -> list[StoredMessage]:
+        return self.server.messages
+
+    def stop(self, timeout: float = 10.0) -> ServeSummary:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.server.stop, "stopped")
+            self.thread.join(timeout)
+        return self.server.summary
+
+
+def run_in_thread(config: ServeConfig, on_event: EventSink | None = None) -> ThreadedServer:
+    """Start a server in a daemon thread and return once it listens (errors re-raised)."""
+    server = CaptureServer(config, on_event)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        try:
+            await server.start()
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+            ready.set()
+            return
+        ready.set()
+        await server.wait()
+
+    def target() -> None:
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=target, name="smtpcli-serve", daemon=True)
+    thread.start()
+    ready.wait(30)
+    if failure:
+        raise failure[0]
+    return ThreadedServer(server, loop, thread)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port on ``host`` (for callers that must know it up front)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
