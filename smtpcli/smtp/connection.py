@@ -1,0 +1,426 @@
+"""An SMTP client connection on smtplib that records a transcript, stage timings and TLS facts.
+
+``SmtpConnection`` subclasses ``smtplib.SMTP`` so smtplib's EHLO parsing and AUTH loop are reused,
+but replaces the I/O edges: ``send`` and ``getreply`` record every line with its stage, every step
+is bounded by ``timeout`` (connect, each reply, the TLS handshake), and every failure becomes one
+``smtpcli.errors`` exception with one clear line:
+
+* no connection / refused / unreachable -> ``ConnectError``
+* a step exceeding the timeout -> ``NetworkTimeout``
+* garbage instead of a reply code, a line over 8192 bytes, the peer closing mid-conversation ->
+  ``ProtocolError``
+* handshake or certificate failure -> ``TlsError``
+
+All exit 3. SMTP rejections are *not* raised here: callers get ``Reply`` objects and decide.
+
+Typical use::
+
+    conn = SmtpConnection(parse_target("mx.example:25"), ConnectOptions(timeout=10))
+    banner = conn.open()          # connect (+ implicit TLS) + greeting
+    conn.hello()                  # EHLO, falling back to HELO
+    if conn.tls_mode_wants_starttls(): conn.start_tls(); conn.hello()
+    ...
+    conn.quit()
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smtpcli.errors import (
+    ConnectError,
+    NetworkTimeout,
+    ProtocolError,
+    SmtpReplyError,
+    TlsError,
+)
+from smtpcli.smtp.reply import Reply
+from smtpcli.smtp.target import Target, TlsMode
+from smtpcli.smtp.tlsinfo import TlsInfo, TlsOptions, collect, make_context, verification_error
+from smtpcli.smtp.transcript import Transcript
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+# RFC 5321 4.5.3.1.5 allows 512 octets per reply line; smtplib accepts up to 8192 and so do we.
+MAXLINE = 8192
+# A reply of more lines than this is a misbehaving (or hostile) peer, not a capability list.
+MAX_REPLY_LINES = 1000
+# Transcript lines are cut here so a 1 MiB line never floods the terminal or JSON.
+MAX_SHOWN = 1000
+
+_REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -]|$)")
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How to connect: bounds, local name, TLS options, address family, local bind address."""
+
+    timeout: float = 10.0
+    ehlo_name: str | None = None
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    family: int = 0  # 0 any, 4 or 6
+    source_address: str | None = None
+    show_secrets: bool = False
+    with_chain: bool = True  # parse the certificate chain into TLS facts (imports cryptography)
+
+
+def _shown(line: str) -> str:
+    if len(line) > MAX_SHOWN:
+        return f"{line[:MAX_SHOWN]}... [{len(line)} characters]"
+    return line
+
+
+class SmtpConnection(smtplib.SMTP):
+    """One SMTP conversation with a transcript (see module docstring)."""
+
+    def __init__(
+        self, target: Target, options: ConnectOptions | None = None,
+        transcript: Transcript | None = None,
+    ) -> None:
+        self.target = target
+        self.options = options or ConnectOptions()
+        self.transcript = transcript or Transcript(redact_secrets=not self.options.show_secrets)
+        # local_hostname given so smtplib does not call getfqdn() (a DNS lookup) here.
+        super().__init__(local_hostname="localhost", timeout=self.options.timeout)
+        self._host = target.host
+        # smtplib says "ehlo"; servers don't care but people reading transcripts expect caps.
+        self.ehlo_msg = "EHLO"
+        self.tls: TlsInfo | None = None
+        self.peer: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None
+        self.banner: Reply | None = None
+        self.last_reply: Reply | None = None
+        self.utf8_commands = False
+        self._context: ssl.SSLContext | None = None
+
+    # ---- connection set-up -------------------------------------------------------------
+
+    @property
+    def where(self) -> str:
+        return self.target.display
+
+    def _candidates(self) -> list[tuple[int, tuple[Any, ...]]]:
+        """(family, sockaddr) pairs to try, in order."""
+        family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(self.options.family, socket.AF_UNSPEC)
+        hosts = list(self.target.addresses) or [self.target.host]
+        out: list[tuple[int, tuple[Any, ...]]] = []
+        for host in hosts:
+            try:
+                infos = socket.getaddrinfo(host, self.target.port, family, socket.SOCK_STREAM)
+            except socket.gaierror as exc:
+                if self.target.addresses:
+                    continue
+                raise ConnectError(f"cannot resolve {self.target.host}: {exc.strerror}") from None
+            out.extend((info[0], info[4]) for info in infos)
+        if not out:
+            want = f"IPv{self.options.family} " if self.options.family else ""
+            raise ConnectError(f"no {want}address to connect to for {self.where}")
+        return out
+
+    def _connect_socket(self) -> socket.socket:
+        errors: list[str] = []
+        timed_out = False
+        for family, addr in self._candidates():
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(self.options.timeout)
+            try:
+                if self.options.source_address:
+                    sock.bind((self.options.source_address, 0))
+                self.transcript.info(f"connecting to {_fmt_addr(addr)}")
+                sock.connect(addr)
+            except TimeoutError:
+                sock.close()
+                timed_out = True
+                errors.append(f"{_fmt_addr(addr)}: timed out after {self.options.timeout:g}s")
+                continue
+            except OSError as exc:
+                sock.close()
+                errors.append(f"{_fmt_addr(addr)}: {exc.strerror or exc}")
+                continue
+            self.peer = addr[:2]
+            self.local = sock.getsockname()[:2]
+            self.transcript.info(f"connected to {_fmt_addr(addr)} from {_fmt_addr(self.local)}")
+            return sock
+        detail = "; ".join(errors)
+        if timed_out and len(errors) == 1:
+            raise NetworkTimeout(f"connect to {self.where} timed out ({detail})")
+        raise ConnectError(f"cannot connect to {self.where}: {detail}")
+
+    def open(self) -> Reply:
+        """Connect (plus the implicit TLS handshake) and read the greeting; returns it.
+
+        A greeting that is not 220 is returned too (RFC 5321 3.1: 554 means "no service here");
+        callers decide what it means for them.
+        """
+        with self.transcript.in_stage("connect"):
+            sock = self._connect_socket()
+        self.sock = sock
+        self.file = None
+        if self.options.ehlo_name:
+            self.local_hostname = self.options.ehlo_name
+        else:
+            self.local_hostname = default_ehlo_name(self.local)
+        if self.target.tls is TlsMode.IMPLICIT:
+            with self.transcript.in_stage("tls"):
+                self._handshake()
+        with self.transcript.in_stage("banner"):
+            self.banner = self.read_reply()
+        return self.banner
+
+    def connect(self, host: str = "localhost", port: int = 0, source_address: Any = None) -> Any:
+        """smtplib's connect, redirected to ``open`` (the target is fixed at construction)."""
+        reply = self.open()
+        return reply.code, reply.text.encode()
+
+    # ---- TLS ----------------------------------------------------------------------------
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = make_context(self.options.tls)
+        return self._context
+
+    @property
+    def tls_hostname(self) -> str:
+        return self.options.tls.sni or self.target.host
+
+    def _handshake(self) -> TlsInfo:
+        assert self.sock is not None
+        name = self.tls_hostname
+        self.transcript.add("tls", f"TLS handshake (server name {name})")
+        try:
+            self.sock = self.context.wrap_socket(self.sock, server_hostname=name)
+        except ssl.SSLCertVerificationError as exc:
+            self.transcript.add("tls", f"certificate verification failed: {exc.verify_message}")
+            self.close()
+            raise verification_error(exc, self.where) from None
+        except TimeoutError:
+            self.close()
+            raise NetworkTimeout(
+                f"TLS handshake with {self.where} timed out after {self.options.timeout:g}s"
+            ) from None
+        except ssl.SSLError as exc:
+            self.close()
+            reason = exc.reason or str(exc)
+            raise TlsError(f"TLS handshake with {self.where} failed: {reason}") from None
+        except OSError as exc:
+            self.close()
+            raise TlsError(
+                f"connection to {self.where} lost during the TLS handshake: {exc.strerror or exc}"
+            ) from None
+        self.file = None
+        sslsock = self.sock
+        assert isinstance(sslsock, ssl.SSLSocket)
+        self.tls = collect(sslsock, name, self.options.tls, with_chain=self.options.with_chain)
+        verified = "certificate verified" if self.tls.verified else (
+            f"certificate NOT verified ({self.tls.verify_error})" if self.tls.verify_error
+            else "certificate not verified"
+        )
+        if not self.options.tls.verify:
+            verified += " [--insecure: verification off]"
+        self.transcript.add("tls", f"{self.tls.protocol} {self.tls.cipher}; {verified}")
+        if self.tls.leaf is not None:
+            self.transcript.add("tls", f"certificate: {self.tls.leaf.subject} "
+                                       f"(issuer {self.tls.leaf.issuer})")
+        return self.tls
+
+    def start_tls(self) -> TlsInfo:
+        """STARTTLS (RFC 3207): command, handshake, and forget what the server said before.
+
+        A refusal (454, 502...) raises ``SmtpReplyError``; callers that treat TLS as optional
+        check ``has_extn('starttls')`` first.
+        """
+        with self.transcript.in_stage("starttls"):
+            reply = self.command("STARTTLS")
+            if reply.code != 220:
+                raise SmtpReplyError(
+                    f"{self.where} refused STARTTLS: {reply.one_line()}", code=reply.code,
+                    reply=reply.text,
+                )
+            info = self._handshake()
+        # RFC 3207 4.2: discard everything learnt before TLS; the caller must EHLO again.
+        self.helo_resp = None
+        self.ehlo_resp = None
+        self.esmtp_features = {}
+        self.does_esmtp = False
+        return info
+
+    # ---- lines out, replies in ----------------------------------------------------------
+
+    def send(self, s: str | bytes) -> None:  # type: ignore[override]
+        """Write to the server, recording each line (smtplib calls this for every command)."""
+        data = s if isinstance(s, bytes) else s.encode("utf-8" if self.utf8_commands else "ascii")
+        for line in data.split(b"\r\n")[:-1] if data.endswith(b"\r\n") else data.split(b"\r\n"):
+            self.transcript.add("sent", _shown(line.decode("utf-8", "replace")))
+        self.send_raw(data)
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes without recording them (message content; the caller summarises it)."""
+        if self.sock is None:
+            raise ProtocolError(f"not connected to {self.where} ({self.transcript.stage})")
+        try:
+            self.sock.sendall(data)
+        except TimeoutError:
+            self.close()
+            raise NetworkTimeout(
+                f"sending to {self.where} timed out after {self.options.timeout:g}s during "
+                f"{self.transcript.stage}"
+            ) from None
+        except OSError as exc:
+            self.close()
+            raise ProtocolError(
+                f"{self.where} closed the connection during {self.transcript.stage} "
+                f"({exc.strerror or exc})"
+            ) from None
+
+    def command(self, line: str, timeout: float | None = None) -> Reply:
+        """Send one command line and read its reply."""
+        self.send(line + "\r\n")
+        return self.read_reply(timeout)
+
+    def read_reply(self, timeout: float | None = None) -> Reply:
+        """Read one complete reply within ``timeout`` (default: the connection's), RFC 5321
+        4.2.1 multi-line replies included."""
+        if self.sock is None:
+            raise ProtocolError(f"not connected to {self.where} ({self.transcript.stage})")
+        if self.file is None:
+            self.file = self.sock.makefile("rb")
+        stage = self.transcript.stage
+        timeout = self.options.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        code: int | None = None
+        lines: list[str] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                self.sock.settimeout(remaining)
+                raw = self.file.readline(MAXLINE + 1)
+            except TimeoutError:
+                self.close()
+                got = " (reply incomplete)" if lines else ""
+                raise NetworkTimeout(
+                    f"no reply from {self.where} within {timeout:g}s during {stage}{got}"
+                ) from None
+            except OSError as exc:
+                self.close()
+                raise ProtocolError(
+                    f"connection to {self.where} failed during {stage}: {exc.strerror or exc}"
+                ) from None
+            if not raw:
+                self.close()
+                mid = " in the middle of a reply" if lines else ""
+                raise ProtocolError(f"{self.where} closed the connection during {stage}{mid}")
+            if len(raw) > MAXLINE:
+                self.transcript.add("recv", _shown(raw.decode("utf-8", "replace")))
+                self.close()
+                raise ProtocolError(
+                    f"{self.where} sent a reply line longer than {MAXLINE} bytes during {stage}"
+                )
+            text = raw.rstrip(b"\r\n")
+            self.transcript.add("recv", _shown(text.decode("utf-8", "replace")))
+            m = _REPLY_LINE.match(text)
+            if m is None:
+                self.close()
+                shown = text[:60].decode("utf-8", "replace")
+                raise ProtocolError(
+                    f"{self.where} sent garbage instead of an SMTP reply during {stage}: {shown!r}"
+                )
+            if code is None:
+                code = int(m.group(1))
+            lines.append(text[4:].decode("utf-8", "replace"))
+            if m.group(2) != b"-":
+                break
+            if len(lines) >= MAX_REPLY_LINES:
+                self.close()
+                raise ProtocolError(
+                    f"{self.where} sent a reply of more than {MAX_REPLY_LINES} lines during {stage}"
+                )
+        self.sock.settimeout(self.options.timeout)
+        reply = Reply(code, tuple(lines))
+        self.last_reply = reply
+        return reply
+
+    def getreply(self) -> tuple[int, bytes]:
+        """smtplib's interface onto ``read_reply`` (used by its ehlo/auth/docmd)."""
+        reply = self.read_reply()
+        return reply.code, reply.text.encode("utf-8")
+
+    # ---- the greeting and the end ---------------------------------------------------------
+
+    def hello(self) -> Reply:
+        """EHLO, falling back to HELO on a 5xx other than 421 (RFC 5321 3.2).
+
+        Capabilities land in ``esmtp_features`` (lower-case keys, smtplib's parser).
+        """
+        with self.transcript.in_stage("ehlo"):
+            code, _ = self.ehlo()
+            reply = self.last_reply or Reply(code)
+            if 500 <= code < 600:
+                reply = self.command(f"HELO {self.local_hostname}")
+                if reply.code == 250:
+                    self.helo_resp = reply.text.encode()
+        return reply
+
+    def capabilities(self) -> dict[str, str]:
+        """EHLO keywords (upper-case) and their parameters."""
+        return {k.upper(): v for k, v in self.esmtp_features.items()}
+
+    def quit(self) -> Any:
+        """QUIT politely and close; problems while quitting are recorded, never raised."""
+        if self.sock is None:
+            return None
+        reply: Reply | None = None
+        with self.transcript.in_stage("quit"):
+            try:
+                # A hung server must not delay the exit by a full timeout.
+                reply = self.command("QUIT", timeout=min(self.options.timeout, 2.0))
+            except (ProtocolError, NetworkTimeout, ConnectError) as exc:
+                self.transcript.info(f"while quitting: {exc.one_line()}")
+            finally:
+                self.close()
+        return reply
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> SmtpConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def lines(self) -> Iterator[str]:
+        """Transcript lines as text (for logs)."""
+        for e in self.transcript.events:
+            yield f"{e.t:8.1f} {e.stage:<8} {e.dir:<4} {e.line}"
+
+
+def _fmt_addr(addr: tuple[Any, ...] | None) -> str:
+    if not addr:
+        return "?"
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def default_ehlo_name(local: tuple[Any, ...] | None) -> str:
+    """The machine's name when it is fully qualified, else an address literal of the local end
+    (RFC 5321 4.1.1.1 asks for an FQDN or an address literal; 4.1.3 gives the literal forms)."""
+    name = socket.gethostname()
+    if "." in name and not name.endswith("."):
+        return name
+    if local:
+        host = str(local[0])
+        return f"[IPv6:{host}]" if ":" in host else f"[{host}]"
+    return name or "localhost"

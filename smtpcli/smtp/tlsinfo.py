@@ -1,0 +1,298 @@
+"""TLS: client contexts from user options, and the facts of an established TLS session.
+
+Facts: protocol, cipher, the certificate chain (subject, SANs, issuer, validity, fingerprints),
+the verification result and error, and whether the host name matches (RFC 6125 6.4).
+
+With verification on (the default) OpenSSL decides during the handshake and a failure raises
+``TlsError`` carrying what is known. With ``insecure`` the handshake accepts anything and the
+chain is checked afterwards with ``cryptography``'s verifier, so the facts still say whether it
+*would* have verified (``probe`` relies on this to report certificate problems and carry on).
+``cryptography`` is imported only when certificate facts are built.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smtpcli.errors import TlsError, UsageError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+TLS_VERSIONS = {
+    "1.0": ssl.TLSVersion.TLSv1,
+    "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """What the user asked for: trust anchors, verification, SNI, minimum version, client cert."""
+
+    verify: bool = True
+    cafile: str | None = None
+    sni: str | None = None
+    min_version: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+
+
+def make_context(options: TlsOptions) -> ssl.SSLContext:
+    """An ``SSLContext`` for a client; bad files or versions are usage errors (exit 2)."""
+    ctx = ssl.create_default_context()
+    if options.cafile:
+        try:
+            ctx.load_verify_locations(cafile=options.cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"cannot load CA file {options.cafile}: {exc}") from None
+    if not options.verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if options.min_version:
+        version = TLS_VERSIONS.get(options.min_version)
+        if version is None:
+            raise UsageError(
+                f"unknown TLS version {options.min_version!r} (use one of {', '.join(TLS_VERSIONS)})"
+            )
+        if version < ssl.TLSVersion.TLSv1_2:
+            # OpenSSL 3 refuses TLS < 1.2 at the default security level; lowering the
+            # minimum is only meaningful with the level lowered too.
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = version
+    if options.client_cert:
+        try:
+            ctx.load_cert_chain(options.client_cert, options.client_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"cannot load client certificate {options.client_cert}: {exc}") from None
+    return ctx
+
+
+@dataclass
+class CertInfo:
+    """One certificate of the chain, as facts."""
+
+    subject: str
+    issuer: str
+    sans: list[str]
+    not_before: str
+    not_after: str
+    serial: str
+    sha256: str
+    sha1: str
+    key: str
+    signature_algorithm: str | None
+    self_signed: bool
+    expired: bool
+    not_yet_valid: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TlsInfo:
+    """Facts of one TLS session."""
+
+    protocol: str | None = None
+    cipher: str | None = None
+    cipher_bits: int | None = None
+    server_name: str | None = None
+    chain: list[CertInfo] = field(default_factory=list)
+    verified: bool | None = None
+    verify_error: str | None = None
+    verification: str = "openssl"  # "openssl" (handshake decided) or "after-handshake" (insecure)
+    hostname_match: bool | None = None
+
+    @property
+    def leaf(self) -> CertInfo | None:
+        return self.chain[0] if self.chain else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol, "cipher": self.cipher, "cipher_bits": self.cipher_bits,
+            "server_name": self.server_name, "verified": self.verified,
+            "verify_error": self.verify_error, "verification": self.verification,
+            "hostname_match": self.hostname_match,
+            "chain": [c.to_dict() for c in self.chain],
+        }
+
+
+def _name(n: x509.Name) -> str:
+    return n.rfc4514_string()
+
+
+def cert_info(der: bytes, now: dt.datetime | None = None) -> CertInfo:
+    """Parse one DER certificate into facts."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    cert = x509.load_der_x509_certificate(der)
+    now = now or dt.datetime.now(dt.UTC)
+    sans: list[str] = []
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = [f"DNS:{n}" for n in ext.get_values_for_type(x509.DNSName)]
+        sans += [f"IP:{a}" for a in ext.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        pass
+    pub = cert.public_key()
+    if isinstance(pub, rsa.RSAPublicKey):
+        key = f"RSA {pub.key_size}"
+    elif isinstance(pub, ec.EllipticCurvePublicKey):
+        key = f"EC {pub.curve.name}"
+    else:
+        key = type(pub).__name__.lstrip("_")
+    sig = cert.signature_hash_algorithm
+    return CertInfo(
+        subject=_name(cert.subject), issuer=_name(cert.issuer), sans=sans,
+        not_before=cert.not_valid_before_utc.isoformat(),
+        not_after=cert.not_valid_after_utc.isoformat(),
+        serial=format(cert.serial_number, "x"),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        sha1=cert.fingerprint(hashes.SHA1()).hex(),  # noqa: S303 - a fingerprint, not security
+        key=key, signature_algorithm=sig.name if sig else None,
+        self_signed=cert.subject == cert.issuer,
+        expired=cert.not_valid_after_utc < now, not_yet_valid=cert.not_valid_before_utc > now,
+    )
+
+
+def hostname_matches(sans: list[str], hostname: str) -> bool:
+    """RFC 6125 6.4: exact DNS-ID match, or a wildcard in the left-most label only."""
+    host = hostname.rstrip(".").lower()
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    for san in sans:
+        kind, _, value = san.partition(":")
+        if kind == "IP":
+            if ip is not None and ipaddress.ip_address(value) == ip:
+                return True
+            continue
+        if ip is not None:
+            continue
+        pattern = value.rstrip(".").lower()
+        if pattern == host:
+            return True
+        if pattern.startswith("*.") and "." in host:
+            # The wildcard stands for exactly one label (RFC 6125 6.4.3).
+            if host.split(".", 1)[1] == pattern[2:]:
+                return True
+    return False
+
+
+def _peer_chain(sock: ssl.SSLSocket, verified: bool) -> list[bytes]:
+    """DER certificates the server sent. Python 3.13 has public API for this; 3.11 only the
+    private ``_sslobj`` methods, so fall back to the leaf when they are missing."""
+    sslobj = getattr(sock, "_sslobj", None)
+    getter = None
+    if sslobj is not None:
+        getter = getattr(sslobj, "get_verified_chain" if verified else "get_unverified_chain", None)
+        if getter is None:
+            getter = getattr(sslobj, "get_unverified_chain", None)
+    if getter is not None:
+        try:
+            certs = getter() or []
+            return [c.public_bytes(ssl._ssl.ENCODING_DER) for c in certs]  # type: ignore[attr-defined]
+        except (ssl.SSLError, AttributeError, ValueError):
+            pass
+    leaf = sock.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def verify_chain(
+    chain: list[bytes], hostname: str, cafile: str | None = None
+) -> tuple[bool, str | None]:
+    """Verify a DER chain (leaf first) for ``hostname`` with ``cryptography``'s verifier, against
+    ``cafile`` or the system trust store. Used after an unverified (insecure) handshake."""
+    from cryptography import x509
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+    if not chain:
+        return False, "the server sent no certificate"
+    paths = ssl.get_default_verify_paths()
+    anchors: list[x509.Certificate] = []
+    # Like OpenSSL with load_verify_locations: an explicit CA file adds to the system store.
+    for path in (cafile, paths.cafile):
+        if not path:
+            continue
+        try:
+            with open(path, "rb") as fh:
+                anchors.extend(x509.load_pem_x509_certificates(fh.read()))
+        except (OSError, ValueError):
+            continue
+    if not anchors:
+        return False, "no trust anchors available"
+    certs = [x509.load_der_x509_certificate(der) for der in chain]
+    try:
+        ip = ipaddress.ip_address(hostname)
+        subject: x509.DNSName | x509.IPAddress = x509.IPAddress(ip)
+    except ValueError:
+        subject = x509.DNSName(hostname.rstrip("."))
+    try:
+        verifier = PolicyBuilder().store(Store(anchors)).build_server_verifier(subject)
+        verifier.verify(certs[0], certs[1:])
+    except VerificationError as exc:
+        return False, str(exc)
+    except ValueError as exc:
+        return False, f"unusable certificate: {exc}"
+    return True, None
+
+
+def collect(
+    sock: ssl.SSLSocket, hostname: str, options: TlsOptions, *, with_chain: bool = True
+) -> TlsInfo:
+    """Facts about an established TLS session on ``sock`` for ``hostname``."""
+    cipher = sock.cipher()
+    info = TlsInfo(
+        protocol=sock.version(), cipher=cipher[0] if cipher else None,
+        cipher_bits=cipher[2] if cipher else None, server_name=hostname,
+    )
+    chain = _peer_chain(sock, options.verify) if with_chain else []
+    if with_chain:
+        info.chain = [cert_info(der) for der in chain]
+    if options.verify:
+        # The handshake succeeded with CERT_REQUIRED and check_hostname: OpenSSL verified both.
+        info.verified = True
+        info.hostname_match = True
+    else:
+        info.verification = "after-handshake"
+        if chain:
+            info.verified, info.verify_error = verify_chain(chain, hostname, options.cafile)
+            info.hostname_match = hostname_matches(info.chain[0].sans, hostname) if info.chain else None
+        else:
+            info.verified, info.verify_error = False, "the server sent no certificate"
+    return info
+
+
+def classify_verify_error(message: str) -> str:
+    """A stable finding id for a verification error text (OpenSSL's or cryptography's)."""
+    text = message.lower()
+    if "hostname mismatch" in text or "not valid for" in text or "ip address mismatch" in text \
+            or "no matching subjectaltname" in text or "subjectaltname" in text and "match" in text:
+        return "tls.hostname-mismatch"
+    if "expired" in text:
+        return "tls.cert-expired"
+    if "not yet valid" in text:
+        return "tls.cert-not-yet-valid"
+    if "self-signed" in text or "self signed" in text:
+        return "tls.cert-self-signed"
+    return "tls.cert-untrusted"
+
+
+def verification_error(exc: ssl.SSLCertVerificationError, where: str) -> TlsError:
+    """Turn OpenSSL's verification failure into one clear TlsError line."""
+    reason = exc.verify_message or exc.reason or str(exc)
+    err = TlsError(
+        f"certificate verification failed for {where}: {reason}",
+        hint="trust its CA with --cafile, or skip verification with --insecure",
+    )
+    err.finding_id = classify_verify_error(str(reason))  # type: ignore[attr-defined]
+    return err
