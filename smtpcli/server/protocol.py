@@ -157,7 +157,7 @@ class CaptureSMTP(SMTP):
 
     def _wrap(self, verb: str, stage: str | None, method: Callable[[Any], Any]) -> Callable[[Any], Any]:
         async def wrapped(arg: Any) -> None:
-            if self.state.closing and not self.busy:
+            if self.state.closing and not self.busy and verb != "QUIT":
                 await self.push(SHUTDOWN_REPLY)
                 self._close()
                 return
@@ -283,7 +283,7 @@ class CaptureHandler:
             smtputf8=bool(envelope.smtp_utf8),
         )
         try:
-            await self.state.store(msg)
+            await self.state.store(msg, server.conn_id)
         except OSError as exc:
             # Not stored, so not accepted: the client keeps the message and retries.
             self.state.emit("error", where="store", message=str(exc))

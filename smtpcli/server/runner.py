@@ -96,7 +96,7 @@ class ServerState:
         for store in self.stores:
             store.close()
 
-    async def store(self, msg: StoredMessage) -> None:
+    async def store(self, msg: StoredMessage, conn: int | None = None) -> None:
         """Write to every store (disk ones in a worker thread), then count and report."""
         disk = [s for s in self.stores if s is not self.memory]
         if disk:
@@ -107,7 +107,8 @@ class ServerState:
         s.messages += 1
         s.recipients += len(msg.rcpt_tos)
         s.bytes += msg.size
-        self.emit("message", **msg.envelope_dict(), stored=msg.locations or ["memory"])
+        self.emit("message", conn=conn, **msg.envelope_dict(),
+                  stored=msg.locations or ["memory"])
         if self.config.count is not None and s.messages >= self.config.count:
             self.stop("count")
 
@@ -149,8 +150,14 @@ class ServerState:
         self.closing = True
         self._idle.clear()
         self._check_idle()
+        deadline = time.monotonic() + grace
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace)
+        # A client that just got its 250 usually says QUIT next: give it a moment to leave.
+        quiet = min(1.0, max(0.0, deadline - time.monotonic()))
+        end = time.monotonic() + quiet
+        while self.sessions and time.monotonic() < end:
+            await asyncio.sleep(0.02)
         from smtpcli.server.protocol import SHUTDOWN_REPLY
 
         for smtp in list(self.sessions):
