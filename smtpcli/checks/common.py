@@ -50,12 +50,13 @@ class FamilyResult:
 
     def failed_lookup(self, lookup: Lookup, why: str = "") -> Finding:
         """A lookup that failed: status error, never 'missing' (DESIGN.md)."""
+        name = lookup.name.rstrip(".")
         return self.add(
             "dns.lookup-failed", Status.ERROR,
-            f"{lookup.rdtype} lookup for {lookup.name} failed: {lookup.error or 'unknown error'}",
-            subject=lookup.name,
+            f"{lookup.rdtype} lookup for {name} failed: {lookup.error or 'unknown error'}",
+            subject=name,
             detail=f"needed for: {why}" if why else None,
-            data={"name": lookup.name, "type": lookup.rdtype, "reason": lookup.error},
+            data={"name": name, "type": lookup.rdtype, "reason": lookup.error},
         )
 
 

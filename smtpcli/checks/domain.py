@@ -1,0 +1,178 @@
+"""Run every record family of a domain concurrently and assemble one Report.
+
+Families share the run's DnsClient, so a question two families need (the MX set, the _dmarc
+TXT) is asked once, and each family starts its dependent questions as soon as its parent
+answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpcli.checks.common import CheckOptions, FamilyResult
+from smtpcli.dnsq.client import DnsClient, LookupState
+from smtpcli.results import Finding, Report, Status
+
+FamilyCheck = Callable[[DnsClient, str, CheckOptions], Awaitable[FamilyResult]]
+FAMILIES = ("mx", "spf", "dmarc", "dkim", "mta-sts", "tlsrpt", "bimi", "dnssec", "dnsbl", "dns")
+_RECORD_PREFIXES = {"v=spf1": "spf", "v=dmarc1": "dmarc", "v=dkim1": "dkim",
+                    "v=tlsrptv1": "tlsrpt", "v=bimi1": "bimi"}
+
+
+def _checks() -> dict[str, FamilyCheck]:
+    from smtpcli.checks.bimi import check_bimi
+    from smtpcli.checks.dkim import check_dkim
+    from smtpcli.checks.dmarc import check_dmarc
+    from smtpcli.checks.dnsbl import check_dnsbl
+    from smtpcli.checks.dnssec import check_dnssec
+    from smtpcli.checks.mtasts import check_mtasts
+    from smtpcli.checks.mx import check_mx
+    from smtpcli.checks.spf import check_spf
+
+    return {"mx": check_mx, "spf": check_spf, "dmarc": check_dmarc, "dkim": check_dkim,
+            "mta-sts": check_mtasts, "tlsrpt": check_tlsrpt_, "bimi": check_bimi,
+            "dnssec": check_dnssec, "dnsbl": check_dnsbl, "dns": check_conflicts}
+
+
+async def check_tlsrpt_(dns: DnsClient, domain: str, opts: CheckOptions) -> FamilyResult:
+    from smtpcli.checks.tlsrpt import check_tlsrpt
+
+    return await check_tlsrpt(dns, domain, opts)
+
+
+async def check_conflicts(dns: DnsClient, domain: str, opts: CheckOptions) -> FamilyResult:
+    """TXT and CNAME at one name (RFC 1034 3.6.2: a CNAME owner has no other data)."""
+    result = FamilyResult("dns")
+    names = [domain, f"_dmarc.{domain}", f"_mta-sts.{domain}", f"_smtp._tls.{domain}"]
+    lookups = await asyncio.gather(*(dns.query_many([(n, "CNAME"), (n, "TXT")]) for n in names))
+    for name, (cname, txt) in zip(names, lookups, strict=True):
+        if cname.ok and txt.ok and (txt.canonical_name or "").lower() == name.lower():
+            result.add("dns.txt-cname-conflict", Status.FAIL,
+                       f"{name} has both a CNAME ({cname.texts[0]}) and TXT records; "
+                       "resolvers return either, unpredictably", subject=name,
+                       reference="RFC 1034 3.6.2 / RFC 2181 10.1",
+                       fix="keep only the CNAME or only the TXT records")
+    return result
+
+
+@dataclass
+class DomainResult:
+    """A domain's families in display order, and the Report built from them."""
+
+    domain: str
+    families: list[FamilyResult] = field(default_factory=list)
+    report: Report = field(default_factory=lambda: Report("check-domain"))
+
+
+def _assemble(domain: str, families: list[FamilyResult], questions: int) -> DomainResult:
+    report = Report("check-domain", target=domain)
+    seen: set[tuple[str, str | None, str]] = set()
+    for fam in families:
+        unique = []
+        for f in fam.findings:
+            key = (f.id, f.subject, f.summary)
+            if key in seen:  # e.g. the same failed lookup reached from two families
+                continue
+            seen.add(key)
+            unique.append(f)
+        fam.findings = unique
+        report.findings.extend(unique)
+    report.facts = {"domain": domain, "families": {f.family: f.facts for f in families if f.facts},
+                    "dns_questions": questions}
+    counts = {s: sum(1 for f in report.findings if f.status is s) for s in Status}
+    parts = [f"{counts[s]} {s.value}" for s in (Status.ERROR, Status.FAIL, Status.WARN) if counts[s]]
+    report.summary = f"{domain}: " + (", ".join(parts) if parts else "no problems found")
+    return DomainResult(domain, families, report)
+
+
+def _family_error(family: str, exc: BaseException) -> FamilyResult:
+    result = FamilyResult(family)
+    result.add(f"{family}.check-failed", Status.ERROR,
+               f"the {family} check could not finish: {type(exc).__name__}: {exc}")
+    return result
+
+
+async def check_domain(
+    domain: str, dns: DnsClient, opts: CheckOptions, families: tuple[str, ...] = FAMILIES,
+) -> DomainResult:
+    """Check one domain; never raises for DNS trouble (it becomes findings)."""
+    domain = domain.strip().rstrip(".").lower()
+    checks = _checks()
+    wanted = [f for f in FAMILIES if f in families]
+    # The existence question is shared with the MX check (and DNSSEC) through the cache.
+    exists = asyncio.ensure_future(dns.query(domain, "MX"))
+    outcomes = await asyncio.gather(*(checks[f](dns, domain, opts) for f in wanted),
+                                    return_exceptions=True)
+    results: list[FamilyResult] = []
+    for family, outcome in zip(wanted, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if isinstance(outcome, (asyncio.CancelledError, KeyboardInterrupt)):
+                raise outcome
+            outcome = _family_error(family, outcome)
+        results.append(outcome)
+    mx = await exists
+    if mx.state is LookupState.NXDOMAIN:
+        # RFC 8020: nothing exists below an NXDOMAIN name; the family findings would only
+        # repeat "missing", so report the one fact that matters.
+        gone = FamilyResult("domain")
+        gone.add("domain.nxdomain", Status.FAIL, f"{domain} does not exist (NXDOMAIN)",
+                 reference="RFC 8020", detail="Check the spelling and the delegation.")
+        return _assemble(domain, [gone], dns.questions)
+    return _assemble(domain, results, dns.questions)
+
+
+async def check_record(text: str, domain: str, dns: DnsClient, opts: CheckOptions) -> DomainResult:
+    """Lint one record text before it is published (`--record`), as if at `domain`."""
+    from smtpcli.checks.bimi import check_bimi
+    from smtpcli.checks.dkim import evaluate_dkim_key_record
+    from smtpcli.checks.dmarc import check_dmarc
+    from smtpcli.checks.spf import check_spf
+    from smtpcli.checks.tlsrpt import check_tlsrpt
+
+    low = text.strip().lower()
+    kind = next((fam for prefix, fam in _RECORD_PREFIXES.items()
+                 if low == prefix or low.startswith((prefix + " ", prefix + ";"))), None)
+    if kind is None and "p=" in low and "k=" in low:
+        kind = "dkim"
+    if kind == "spf":
+        fam = await check_spf(dns, domain, opts, record=text)
+    elif kind == "dmarc":
+        fam = await check_dmarc(dns, domain, opts, record=text)
+    elif kind == "tlsrpt":
+        fam = await check_tlsrpt(dns, domain, opts, record=text)
+    elif kind == "bimi":
+        fam = await check_bimi(dns, domain, opts, record=text)
+    elif kind == "dkim":
+        fam = FamilyResult("dkim", evaluate_dkim_key_record(text), {"records": [text]})
+    else:
+        fam = FamilyResult("record")
+        fam.add("record.unknown", Status.FAIL,
+                "not a record this command knows (v=spf1, v=DMARC1, v=DKIM1, v=TLSRPTv1, v=BIMI1)")
+    result = _assemble(domain, [fam], dns.questions)
+    result.report.facts["record"] = text
+    return result
+
+
+def worst_exit(reports: list[Report], strict: bool) -> int:
+    """Exit code for many domains: 3 if any error finding, else 1 if any fail (or warn with
+    --strict), else 0: "could not complete" outranks "failed"."""
+    statuses = [r.status for r in reports]
+    if Status.ERROR in statuses:
+        return 3
+    if Status.FAIL in statuses or (strict and Status.WARN in statuses):
+        return 1
+    return 0
+
+
+def finding_family(finding: Finding) -> str:
+    return finding.id.split(".", 1)[0]
+
+
+def facts_summary(result: DomainResult) -> dict[str, Any]:
+    """One row of the many-domain summary table."""
+    report = result.report
+    return {"domain": result.domain, "status": report.status.value,
+            "problems": [f.id for f in report.findings if f.status.rank >= Status.WARN.rank]}

@@ -1,0 +1,314 @@
+"""`smtpcli check-domain`: every mail DNS record of one or many domains, with rule ids."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from smtpcli.cli.options import (
+    dns_options,
+    json_option,
+    junit_option,
+    strict_option,
+    timeout_option,
+)
+from smtpcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from smtpcli.checks.common import CheckOptions
+    from smtpcli.checks.domain import DomainResult
+    from smtpcli.dnsq.client import DnsClient
+    from smtpcli.render.style import Painter
+
+FAMILY_TITLES = {"mx": "MX", "spf": "SPF", "dmarc": "DMARC", "dkim": "DKIM", "mta-sts": "MTA-STS",
+                 "tlsrpt": "TLS-RPT", "bimi": "BIMI", "dnssec": "DNSSEC", "dnsbl": "Blocklists",
+                 "dns": "DNS", "domain": "Domain", "record": "Record"}
+
+
+def _record_lines(family: str, facts: dict[str, Any]) -> list[str]:
+    lines = []
+    for rec in facts.get("records", []):
+        lines.append(f"    record: {rec}")
+    if family == "mx":
+        for host in facts.get("hosts", []):
+            rdns = ", ".join(f"{r['address']} -> {','.join(r['ptr']) or 'no PTR'}"
+                             for r in host.get("rdns", []))
+            lines.append(f"    {host['host']}: {', '.join(host['addresses']) or 'no address'}"
+                         + (f"  [{rdns}]" if rdns else ""))
+    if family == "spf" and facts.get("tree_text"):
+        lines.append("    lookup tree:")
+        lines.extend(f"      {t}" for t in facts["tree_text"])
+    if family == "dkim":
+        for key in facts.get("keys", []):
+            lines.append(f"    {key['name']}: {key['records'][0][:100]}")
+    if family == "mta-sts" and "policy_text" in facts:
+        lines.append("    policy:")
+        lines.extend(f"      {ln}" for ln in facts["policy_text"].strip().splitlines()[:20])
+    return lines
+
+
+def render_domain(result: DomainResult, paint: Painter, *, show_ok: bool = True) -> str:
+    """Findings grouped by record family, with the records shown."""
+    from smtpcli.render.text import badge, finding_lines
+    from smtpcli.results import Status
+
+    report = result.report
+    out = [paint(result.domain, "bold") + paint(
+        f"  ({report.facts.get('dns_questions', 0)} DNS questions)", "dim")]
+    for fam in result.families:
+        shown = [f for f in fam.findings if show_ok or f.status is not Status.OK]
+        if not shown and (not show_ok or not fam.findings):
+            continue
+        worst = Status.worst([f.status for f in fam.findings])
+        out.append(f"{badge(worst, paint)} {paint(FAMILY_TITLES.get(fam.family, fam.family), 'bold')}")
+        out.extend(_record_lines(fam.family, fam.facts))
+        for finding in shown:
+            out.extend(finding_lines(finding, paint, indent="    "))
+    out.append(f"{badge(report.status, paint)} {report.summary}")
+    return "\n".join(out) + "\n"
+
+
+def _read_domains(domains: tuple[str, ...], from_file: str | None) -> list[str]:
+    names: list[str] = []
+    for d in domains:
+        if d == "-":
+            names += [ln.strip() for ln in sys.stdin if ln.strip() and not ln.startswith("#")]
+        else:
+            names.append(d)
+    if from_file:
+        try:
+            with open(from_file, encoding="utf-8") as fh:
+                names += [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
+        except OSError as exc:
+            raise UsageError(f"cannot read {from_file}: {exc.strerror}") from None
+    return list(dict.fromkeys(n.rstrip(".").lower() for n in names))
+
+
+async def _one(domain: str, make_client: Any, opts: CheckOptions, families: tuple[str, ...],
+               deadline: float) -> DomainResult:
+    import asyncio
+
+    from smtpcli.checks.common import FamilyResult
+    from smtpcli.checks.domain import _assemble, check_domain
+    from smtpcli.results import Status
+
+    client: DnsClient = make_client()
+    try:
+        return await asyncio.wait_for(check_domain(domain, client, opts, families), deadline)
+    except TimeoutError:
+        fam = FamilyResult("domain")
+        fam.add("check.timeout", Status.ERROR,
+                f"the checks of {domain} did not finish within {deadline:.0f} s")
+        return _assemble(domain, [fam], client.questions)
+
+
+async def _run_many(domains: list[str], make_client: Any, opts: CheckOptions,
+                    families: tuple[str, ...], concurrency: int, deadline: float,
+                    on_done: Any) -> list[DomainResult]:
+    import asyncio
+
+    sem = asyncio.Semaphore(concurrency)
+    results: dict[str, DomainResult] = {}
+
+    async def worker(domain: str) -> None:
+        async with sem:
+            res = await _one(domain, make_client, opts, families, deadline)
+        results[domain] = res
+        on_done(res)
+
+    await asyncio.gather(*(worker(d) for d in domains))
+    return [results[d] for d in domains]
+
+
+@click.command("check-domain")
+@click.argument("domains", nargs=-1, metavar="DOMAIN...")
+@click.option("--from-file", metavar="FILE", help="Read domains from FILE, one a line.")
+@click.option("--dkim-selector", "selectors", multiple=True, metavar="S",
+              help="Also check DKIM selector S (repeatable).")
+@click.option("--no-common-selectors", is_flag=True,
+              help="Probe only the --dkim-selector names, not the common ones.")
+@click.option("--dnsbl", "dnsbl_zones", multiple=True, metavar="ZONE",
+              help="Blocklist zone to check MX addresses in (repeatable; replaces the default set).")
+@click.option("--no-dnsbl", is_flag=True, help="Skip the blocklist checks.")
+@click.option("--ip", metavar="ADDR", help="Evaluate SPF for mail from this address.")
+@click.option("--sender", metavar="ADDR", help="MAIL FROM for --ip (default postmaster@DOMAIN).")
+@click.option("--helo", metavar="NAME", help="HELO name for --ip (default DOMAIN).")
+@click.option("--record", metavar="TEXT",
+              help="Lint one record text (SPF, DMARC, DKIM, TLS-RPT, BIMI) before publishing it.")
+@click.option("--zone-file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Answer names inside this zone from FILE instead of DNS.")
+@click.option("--offline", is_flag=True,
+              help="With --zone-file: never ask DNS (names outside the zone fail).")
+@click.option("--only", "only", multiple=True, metavar="FAMILY",
+              help="Run only these families (mx, spf, dmarc, dkim, mta-sts, tlsrpt, bimi, "
+                   "dnssec, dnsbl, dns); repeatable.")
+@click.option("--cafile", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="CA bundle for the MTA-STS policy fetch (default: the system store).")
+@click.option("--mta-sts-port", type=click.IntRange(1, 65535), default=443, hidden=True,
+              envvar="SMTPCLI_MTA_STS_PORT", help="HTTPS port of the MTA-STS host (for tests).")
+@click.option("--concurrency", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="Domains checked at once.")
+@click.option("--quiet", "-q", is_flag=True, help="Text mode: hide ok findings.")
+@dns_options
+@timeout_option(5.0, "each DNS question and the MTA-STS fetch")
+@strict_option
+@junit_option
+@json_option
+def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[str, ...],
+            no_common_selectors: bool, dnsbl_zones: tuple[str, ...], no_dnsbl: bool,
+            ip: str | None, sender: str | None, helo: str | None, record: str | None,
+            zone_file: str | None, offline: bool, only: tuple[str, ...], cafile: str | None,
+            mta_sts_port: int, concurrency: int, quiet: bool, nameservers: tuple[str, ...],
+            dns_retries: int, timeout: float, strict: bool, junit_path: str | None,
+            json_mode: bool) -> int:
+    """Check DOMAIN's mail DNS: MX, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, BIMI, DNSSEC, blocklists.
+
+    Several domains (or '-' for stdin, --from-file) are checked concurrently; --json then
+    prints JSON Lines. Exit: 3 if any lookup failed, else 1 if any check failed (or warned with
+    --strict), else 0.
+    """
+    import asyncio
+    import ipaddress
+
+    from smtpcli.checks.common import DEFAULT_DNSBL, CheckOptions
+    from smtpcli.checks.domain import FAMILIES, worst_exit
+    from smtpcli.dnsq.client import DnsClient
+    from smtpcli.dnsq.resolver import ResolverConfig
+
+    config = ResolverConfig.from_options(nameservers, timeout, dns_retries)
+    unknown = sorted(set(only) - set(FAMILIES))
+    if unknown:
+        raise UsageError(f"unknown --only family: {', '.join(unknown)}",
+                         hint="choose from " + ", ".join(FAMILIES))
+    if offline and not zone_file:
+        raise UsageError("--offline needs --zone-file")
+    if ip:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise UsageError(f"--ip {ip!r} is not an IP address") from None
+    names = _read_domains(domains, from_file)
+    zone = None
+    if zone_file:
+        from smtpcli.dnsq.zonefile import load_zone_file
+
+        zone = load_zone_file(zone_file)
+        if not names:
+            names = [str(zone.origin).rstrip(".").lower()]
+    if not names and record is None:
+        raise UsageError("give a domain to check", hint="smtpcli check-domain example.com")
+    if record is not None and len(names) > 1:
+        raise UsageError("--record checks one record: give at most one domain")
+    opts = CheckOptions(
+        dkim_selectors=selectors, probe_common_selectors=not no_common_selectors,
+        dnsbl_zones=() if (no_dnsbl or offline) else (dnsbl_zones or DEFAULT_DNSBL),
+        ip=ip, sender=sender, helo=helo, cafile=cafile, mta_sts_port=mta_sts_port,
+        timeout=timeout, check_ptr=not offline,
+    )
+    families = tuple(only) or FAMILIES
+
+    def make_client() -> DnsClient:
+        if zone is not None:
+            from smtpcli.dnsq.zonefile import ZoneDnsClient
+
+            return ZoneDnsClient(zone, config, offline=offline)
+        return DnsClient(config)
+
+    # A whole domain may chain several dependent lookups (SPF includes, MX -> A -> PTR -> A);
+    # bound it so nothing hangs far past --timeout.
+    deadline = timeout * (dns_retries + 1) * 4 + 5
+
+    if record is not None:
+        from smtpcli.checks.domain import check_record
+
+        domain = names[0] if names else "record.invalid"
+        results = [asyncio.run(check_record(record, domain, make_client(), opts))]
+    elif len(names) == 1:
+        results = [asyncio.run(_one(names[0], make_client, opts, families, deadline))]
+    else:
+        return _many(names, make_client, opts, families, concurrency, deadline,
+                     json_mode=json_mode, strict=strict, junit_path=junit_path, quiet=quiet)
+    result = results[0]
+    code = worst_exit([result.report], strict)
+    if code:
+        result.report.exit_code = code
+    if junit_path:
+        from smtpcli.render.junit import write_junit
+
+        write_junit(junit_path, [result.report], strict=strict)
+    if json_mode:
+        from smtpcli.render.json_out import render_json
+
+        render_json(result.report)
+    else:
+        from smtpcli.render.style import Painter
+
+        paint = Painter.for_stream(sys.stdout)
+        sys.stdout.write(render_domain(result, paint, show_ok=not quiet))
+        sys.stdout.flush()
+    return code
+
+
+def _many(names: list[str], make_client: Any, opts: CheckOptions, families: tuple[str, ...],
+          concurrency: int, deadline: float, *, json_mode: bool, strict: bool,
+          junit_path: str | None, quiet: bool) -> int:
+    import asyncio
+    import contextlib
+
+    from smtpcli.checks.domain import worst_exit
+    from smtpcli.render.style import Painter
+
+    paint = Painter.for_stream(sys.stdout)
+    progress: Any = None
+    task: Any = None
+    stack = contextlib.ExitStack()
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import Progress
+
+        progress = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
+        task = progress.add_task("checking domains", total=len(names))
+
+    def on_done(res: DomainResult) -> None:
+        report = res.report
+        code = worst_exit([report], strict)
+        if code:
+            report.exit_code = code
+        if json_mode:
+            from smtpcli.render.json_out import render_json_line
+
+            render_json_line(report.to_dict())
+        else:
+            text = render_domain(res, paint, show_ok=not quiet) + "\n"
+            if progress is not None:
+                progress.console.file.flush()
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        if progress is not None:
+            progress.advance(task)
+
+    with stack:
+        results = asyncio.run(_run_many(names, make_client, opts, families, concurrency,
+                                        deadline, on_done))
+    reports = [r.report for r in results]
+    if junit_path:
+        from smtpcli.render.junit import write_junit
+
+        write_junit(junit_path, reports, strict=strict)
+    if not json_mode:
+        from smtpcli.render.text import badge
+        from smtpcli.results import Status
+
+        width = max(len(n) for n in names)
+        lines = [paint(f"{'DOMAIN':<{width}}  STATUS  PROBLEMS", "bold")]
+        for r in reports:
+            problems = sorted({f.id for f in r.findings if f.status.rank >= Status.WARN.rank})
+            lines.append(f"{r.target or '':<{width}}  {badge(r.status, paint)}   "
+                         f"{', '.join(problems) or '-'}")
+        counts = {s: sum(1 for r in reports if r.status is s) for s in Status}
+        lines.append(f"{len(reports)} domains: " + ", ".join(
+            f"{n} {s.value}" for s, n in counts.items() if n))
+        sys.stdout.write("\n".join(lines) + "\n")
+    return worst_exit(reports, strict)

@@ -1,0 +1,85 @@
+"""Feed pyspf from a DnsClient's per-run cache instead of its own system-resolver lookups.
+
+pyspf calls the module-level ``spf.DNSLookup(name, qtype, strict, timeout)``. We install, once, a
+dispatcher that answers through the DnsClient bound to the calling thread (pyspf runs in a worker
+thread; the DnsClient's event loop answers), and falls back to pyspf's own function for threads
+that bound none. Concurrent checks of many domains each bind their own client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from smtpcli.dnsq.client import DnsClient, LookupState
+
+_local = threading.local()
+_install_lock = threading.Lock()
+_original: Callable[..., Any] | None = None
+
+
+def _dispatch(name: str, qtype: str, *args: Any, **kwargs: Any) -> list[Any]:
+    bound: tuple[DnsClient, asyncio.AbstractEventLoop] | None = getattr(_local, "bound", None)
+    if bound is None:
+        assert _original is not None
+        return list(_original(name, qtype, *args, **kwargs))
+    client, loop = bound
+    import spf
+
+    lookup = asyncio.run_coroutine_threadsafe(client.query(name, qtype), loop).result()
+    if lookup.state is LookupState.ERROR:
+        raise spf.TempError(f"DNS {lookup.error}")
+    out: list[Any] = []
+    for rdata in lookup.records:
+        if qtype in ("A", "AAAA"):
+            out.append(((name, qtype), rdata.address))
+        elif qtype == "MX":
+            out.append(((name, qtype), (rdata.preference, rdata.exchange)))
+        elif qtype == "PTR":
+            out.append(((name, qtype), rdata.target.to_text(True)))
+        elif qtype in ("TXT", "SPF"):
+            out.append(((name, qtype), rdata.strings))
+    return out
+
+
+def install() -> None:
+    """Replace ``spf.DNSLookup`` with the dispatcher (idempotent)."""
+    global _original
+    import spf
+
+    with _install_lock:
+        if _original is None:
+            _original = spf.DNSLookup
+            spf.DNSLookup = _dispatch
+
+
+def spf_check(
+    client: DnsClient, loop: asyncio.AbstractEventLoop, ip: str, sender: str, helo: str,
+    timeout: float,
+) -> dict[str, Any]:
+    """Run pyspf's check in this (worker) thread, answering DNS from `client` on `loop`."""
+    import spf
+
+    install()
+    _local.bound = (client, loop)
+    try:
+        q = spf.query(i=ip, s=sender, h=helo, timeout=timeout, querytime=timeout)
+        result, code, explanation = q.check()
+        return {
+            "result": result, "code": code, "explanation": explanation,
+            "mechanism": q.mechanism, "lookups": q.lookups,
+        }
+    finally:
+        _local.bound = None
+
+
+async def evaluate_spf(
+    client: DnsClient, ip: str, sender: str, helo: str, timeout: float
+) -> dict[str, Any]:
+    """Async wrapper: pyspf in a worker thread, fed by `client` on the running loop."""
+    loop = asyncio.get_running_loop()
+    return await asyncio.wait_for(
+        asyncio.to_thread(spf_check, client, loop, ip, sender, helo, timeout), timeout * 3
+    )
