@@ -19,7 +19,7 @@ SENDER_IP = "192.0.2.10"  # allowed by the sender's SPF record in the zones belo
 OTHER_IP = "198.51.100.7"  # not allowed
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def key(name: str, key_type: str = "rsa", bits: int = 1024) -> KeyPair:
     """A key pair made once per test session (1024 bits: fast, and the minimum verifiers take)."""
     return generate(key_type, bits)
