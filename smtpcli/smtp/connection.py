@@ -153,11 +153,11 @@ class SmtpConnection(smtplib.SMTP):
             raise NetworkTimeout(f"connect to {self.where} timed out ({detail})")
         raise ConnectError(f"cannot connect to {self.where}: {detail}")
 
-    def open(self) -> Reply:
+    def open(self, *, greeting: bool = True) -> Reply | None:
         """Connect (plus the implicit TLS handshake) and read the greeting; returns it.
 
         A greeting that is not 220 is returned too (RFC 5321 3.1: 554 means "no service here");
-        callers decide what it means for them.
+        callers decide what it means for them. ``greeting=False`` stops after connecting.
         """
         with self.transcript.in_stage("connect"):
             sock = self._connect_socket()
@@ -170,6 +170,8 @@ class SmtpConnection(smtplib.SMTP):
         if self.target.tls is TlsMode.IMPLICIT:
             with self.transcript.in_stage("tls"):
                 self._handshake()
+        if not greeting:
+            return None
         with self.transcript.in_stage("banner"):
             self.banner = self.read_reply()
         return self.banner
@@ -177,6 +179,7 @@ class SmtpConnection(smtplib.SMTP):
     def connect(self, host: str = "localhost", port: int = 0, source_address: Any = None) -> Any:
         """smtplib's connect, redirected to ``open`` (the target is fixed at construction)."""
         reply = self.open()
+        assert reply is not None
         return reply.code, reply.text.encode()
 
     # ---- TLS ----------------------------------------------------------------------------
