@@ -1,0 +1,206 @@
+"""``smtpcli bench TARGET``: load-test an SMTP server (messages/s, latency percentiles)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from smtpcli.cli.options import finish, json_option, timeout_option
+from smtpcli.errors import ConnectError, UsageError
+from smtpcli.results import Report, Status
+
+
+def _password(user: str | None, password: str | None, password_file: str | None) -> str | None:
+    if user is None:
+        return None
+    if password_file:
+        try:
+            with open(password_file, encoding="utf-8") as fh:
+                return fh.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read --password-file {password_file!r}: {exc.strerror}") from None
+    if password is not None:
+        click.echo("smtpcli: warning: --password is visible to other users; prefer "
+                   "--password-file or SMTPCLI_PASSWORD", err=True)
+        return password
+    env = os.environ.get("SMTPCLI_PASSWORD")
+    if env is not None:
+        return env
+    if sys.stdin.isatty():
+        return str(click.prompt(f"Password for {user}", hide_input=True, err=True))
+    raise UsageError("--user needs a password: --password-file, SMTPCLI_PASSWORD or a terminal")
+
+
+class _Progress:
+    """A one-line progress display on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, total: int | None, duration: float | None) -> None:
+        self.total = total
+        self.duration = duration
+
+    def __call__(self, result: Any, elapsed: float) -> None:
+        done = result.accepted + result.rejected + result.failed
+        if self.total:
+            frac = min(1.0, done / self.total)
+        elif self.duration:
+            frac = min(1.0, elapsed / self.duration)
+        else:
+            frac = 0.0
+        bar = "#" * int(frac * 30)
+        rate = result.accepted / elapsed if elapsed > 0 else 0.0
+        errs = result.rejected + result.failed
+        sys.stderr.write(f"\r[{bar:<30}] {done} msgs  {rate:,.0f}/s  errors {errs}  ")
+        sys.stderr.flush()
+
+    @staticmethod
+    def clear() -> None:
+        sys.stderr.write("\r" + " " * 72 + "\r")
+        sys.stderr.flush()
+
+
+def _facts_lines(report: Report, paint: Any) -> Iterable[str]:
+    f = report.facts
+    m = f["messages"]
+    yield (f"{paint('target', 'bold')} {report.target}  tls={f['tls_mode']}"
+           + (f" ({f['tls']['version']})" if f.get("tls") else "")
+           + (f"  auth={f['auth']}" if f.get("auth") else "")
+           + f"  concurrency={f['concurrency']}  size={f['size']}"
+           + ("  pipelining" if f["pipelining_used"] else ""))
+    rate = paint(f"{f['messages_per_s']:,.1f} msg/s", "bold")
+    yield (f"{paint('messages', 'bold')} {m['accepted']} accepted, {m['rejected']} rejected, "
+           f"{m['failed']} failed of {m['attempted']} in {f['elapsed_s']} s = {rate}  "
+           f"({f['connections']['opened']} connections)")
+    lat = f["latency_ms"]
+    if lat:
+        yield ""
+        yield f"  {'stage':<8} {'count':>8} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9}  (ms)"
+        for stage, row in lat.items():
+            yield (f"  {stage:<8} {row['count']:>8} {row['p50']:>9.3f} {row['p90']:>9.3f} "
+                   f"{row['p99']:>9.3f} {row['max']:>9.3f}")
+    for err in f["errors"]:
+        yield f"  {paint('reply', 'warn')} {err['stage']} {err['code']} x{err['count']}: {err['sample']}"
+    for fail in f["failures"]:
+        yield (f"  {paint('failure', 'fail')} {fail['stage']} {fail['kind']} x{fail['count']}: "
+               f"{fail['sample']}")
+
+
+def build_report(target: Any, config: Any, result: Any) -> Report:
+    """Findings: bench.completed, bench.rejected (by code), bench.failed (network)."""
+    data = result.to_dict()
+    report = Report(command="bench", target=target.display)
+    report.facts = {
+        **data, "tls_mode": config.tls, "auth": config.mechanism if config.user else None,
+        "concurrency": config.concurrency, "size": config.size,
+        "pipelining_requested": config.pipelining, "rate_limit": config.rate,
+    }
+    m = data["messages"]
+    report.add("bench.completed", Status.OK if m["accepted"] else Status.FAIL,
+               f"{m['accepted']} of {m['attempted']} messages accepted, "
+               f"{data['messages_per_s']:,.1f} msg/s",
+               data={"accepted": m["accepted"], "attempted": m["attempted"],
+                     "messages_per_s": data["messages_per_s"]})
+    if data["errors"]:
+        codes = ", ".join(f"{e['code']} at {e['stage']} x{e['count']}" for e in data["errors"])
+        report.add("bench.rejected", Status.FAIL,
+                   f"{m['rejected']} messages rejected; replies: {codes}",
+                   data={"errors": data["errors"]})
+    if data["failures"]:
+        kinds = ", ".join(f"{f['kind']} at {f['stage']} x{f['count']}" for f in data["failures"])
+        report.add("bench.failed", Status.FAIL, f"{m['failed']} messages failed: {kinds}",
+                   data={"failures": data["failures"]})
+    report.summary = (f"{m['accepted']}/{m['attempted']} accepted at "
+                      f"{data['messages_per_s']:,.1f} msg/s")
+    return report
+
+
+@click.command("bench")
+@click.argument("target")
+@click.option("--messages", "-n", type=click.IntRange(1), metavar="N",
+              help="Send N messages (default 1000 unless --duration).")
+@click.option("--duration", "-d", type=click.FloatRange(0.1), metavar="SECONDS",
+              help="Send for this long instead of a fixed count.")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Parallel connections.")
+@click.option("--size", type=click.IntRange(64, 100_000_000), default=1024, show_default=True,
+              metavar="BYTES", help="Message size.")
+@click.option("--rate", type=click.FloatRange(0.01), metavar="MSGS/S",
+              help="Cap the sending rate (all connections together).")
+@click.option("--pipelining", is_flag=True,
+              help="Send MAIL, RCPT and DATA in one go when the server offers PIPELINING.")
+@click.option("--recipients", type=click.IntRange(1, 1000), default=1, show_default=True,
+              metavar="K", help="Recipients per message.")
+@click.option("--per-connection", type=click.IntRange(0), default=0, show_default=True,
+              metavar="N", help="Messages per connection before reconnecting (0: no limit).")
+@click.option("--tls", "tls_mode", type=click.Choice(["none", "starttls", "implicit", "opportunistic"]),
+              help="TLS mode (default from the port: 465 implicit, 587 starttls, else opportunistic).")
+@click.option("--cafile", type=click.Path(dir_okay=False, exists=True),
+              help="Trust this CA bundle (PEM) for the server certificate.")
+@click.option("--insecure", is_flag=True, help="Do not verify the server certificate.")
+@click.option("--tls-name", metavar="NAME", help="Name for SNI and certificate checks (default: host).")
+@click.option("--user", help="AUTH user name.")
+@click.option("--password-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Read the AUTH password from the first line of FILE.")
+@click.option("--password", help="AUTH password (visible in the process list; prefer --password-file).")
+@click.option("--auth", "mechanism", type=click.Choice(["PLAIN", "LOGIN"], case_sensitive=False),
+              default="PLAIN", show_default=True, help="AUTH mechanism.")
+@click.option("--from", "mail_from", default="bench@smtpcli.test", show_default=True,
+              help="Envelope sender.")
+@click.option("--to", "rcpt_to", default="sink@smtpcli.test", show_default=True,
+              help="Envelope recipient (with --recipients K: local+1 .. local+K).")
+@click.option("--helo", default="bench.smtpcli.test", show_default=True, help="EHLO name.")
+@timeout_option(30.0, "each connect, handshake and reply")
+@json_option
+def command(
+    target: str, messages: int | None, duration: float | None, concurrency: int, size: int,
+    rate: float | None, pipelining: bool, recipients: int, per_connection: int,
+    tls_mode: str | None, cafile: str | None, insecure: bool, tls_name: str | None,
+    user: str | None, password_file: str | None, password: str | None, mechanism: str,
+    mail_from: str, rcpt_to: str, helo: str, timeout: float, json_mode: bool,
+) -> int:
+    """Load-test an SMTP server: messages/s and latency percentiles per stage.
+
+    Keeps --concurrency connections open and sends message after message on each.
+
+    \b
+    Examples:
+      smtpcli bench 127.0.0.1:2525 --messages 10000 --concurrency 20
+      smtpcli bench 127.0.0.1:2525 --duration 10 --pipelining --json
+      smtpcli bench localhost:2587 --tls starttls --cafile ca.pem --user u --password-file pw
+    """
+    import asyncio
+
+    from smtpcli.smtp.loadgen import BenchConfig, LoadGenerator
+    from smtpcli.smtp.target import parse_target
+
+    if messages is not None and duration is not None:
+        raise UsageError("give --messages or --duration, not both")
+    tgt = parse_target(target, tls=tls_mode)
+    config = BenchConfig(
+        host=tgt.host, port=tgt.port, tls=tgt.tls.value, server_hostname=tls_name,
+        cafile=cafile, insecure=insecure,
+        messages=None if duration is not None else (messages or 1000), duration=duration,
+        concurrency=concurrency, size=size, rate=rate, pipelining=pipelining,
+        recipients=recipients, user=user, password=_password(user, password, password_file),
+        mechanism=mechanism.upper(), helo=helo, mail_from=mail_from, rcpt_to=rcpt_to,
+        per_connection=per_connection, timeout=timeout,
+    )
+    progress = _Progress(config.messages, duration) if sys.stderr.isatty() else None
+    gen = LoadGenerator(config, on_progress=progress)
+    try:
+        result = asyncio.run(gen.run())
+    finally:
+        if progress is not None:
+            progress.clear()
+    if result.accepted == 0 and result.failed == result.attempted and result.failures:
+        (stage, kind), _ = result.failures.most_common(1)[0]
+        if kind in ("connect", "timeout") and stage == "connect":
+            raise ConnectError(
+                f"cannot connect to {tgt.display}: {result.failure_samples[(stage, kind)]}",
+                hint="is a server listening there? smtpcli serve starts one",
+            )
+    report = build_report(tgt, config, result)
+    return finish(report, json_mode=json_mode, facts_renderer=_facts_lines)
