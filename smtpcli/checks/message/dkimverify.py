@@ -74,7 +74,7 @@ def signature_headers(raw: bytes) -> list[bytes]:
 
     try:
         headers, _ = dkim.rfc822_parse(raw)
-    except dkim.DKIMException:
+    except Exception:  # dkimpy raises IndexError on a leading continuation line, among others
         return []
     return [bytes(v) for n, v in headers if n.lower() == b"dkim-signature"]
 
