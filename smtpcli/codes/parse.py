@@ -1,0 +1,254 @@
+"""Find SMTP replies in text: bare codes, reply lines, multi-line replies, pasted bounces and
+RFC 3464 delivery status notifications (one reply per recipient).
+
+Pure functions over strings; they never raise for odd input (a hypothesis test holds them to it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# RFC 3463 section 2: class "." subject "." detail, subject and detail 1-3 digits. Look-arounds
+# keep IPv4 addresses (192.0.2.4) and dotted version strings (4.16.55.1) from matching.
+ENHANCED_RE = re.compile(r"(?<![\w.])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
+# RFC 5321 section 4.2: three digits, then SP or "-" (continuation) or end of line.
+_BASIC_RE = re.compile(r"(?<![\w.\-/#:@\[(=+])([2-5]\d\d)(?=[ \t-]|$)", re.M)
+_LINE_START_RE = re.compile(r"^[ \t>]*([2-5]\d\d)(?=[ \t-]|$)", re.M)
+_MARKER_RE = re.compile(
+    r"(?:said:|smtp;|reason:|returned '|error:|response:|replied:|remote server:|"
+    r"mail server after [^:]+:(?:<[^>]*>:)?|command:)\s*([2-5]\d\d)(?=[ \t-]|$)",
+    re.I,
+)
+_CONT_RE = re.compile(r"^[ \t>]*([2-5]\d\d)([ \t-])[ \t]?(.*)$")
+_BARE_RE = re.compile(r"^(?:\s|#|[2-5]\d\d\b|[245]\.\d{1,3}\.\d{1,3}\b)*$")
+_POSTFIX_BLOCK_RE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:[ \t]*(.*)$")
+_EXIM_ADDR_RE = re.compile(r"^ {1,3}([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)\s*(?:\(.*\))?\s*$")
+
+
+@dataclass
+class Reply:
+    """One reply to explain; ``recipient``/``action`` come from a DSN or a bounce block."""
+
+    code: int | None
+    enhanced: str | None
+    text: str
+    recipient: str | None = None
+    action: str | None = None
+    source: str = "reply"  # "code", "reply", "bounce" or "dsn"
+
+    @property
+    def bare(self) -> bool:
+        """True when the text is nothing but codes (no wording a provider rule could match)."""
+        return bool(_BARE_RE.match(self.text))
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def join_continuations(text: str) -> str:
+    """Join a multi-line reply (``550-5.7.26 ...`` lines then ``550 5.7.26 ...``) into one line.
+
+    RFC 5321 section 4.2.1: every line but the last has "-" after the code. Servers such as
+    Gmail repeat the enhanced code on each line; only the first copy is kept.
+    """
+    text = text.replace("\\n", "\n").replace("\r", "")
+    out: list[str] = []
+    current: tuple[str, str | None] | None = None  # (code, enhanced) of the reply being joined
+    for line in text.split("\n"):
+        m = _CONT_RE.match(line)
+        if m and current is not None and m.group(1) == current[0]:
+            rest = m.group(3)
+            if current[1] and rest.startswith(current[1]):
+                rest = rest[len(current[1]):].lstrip()
+            out[-1] = out[-1] + " " + rest
+            current = current if m.group(2) == "-" else None
+            continue
+        out.append(line)
+        if m:
+            em = ENHANCED_RE.match(m.group(3))
+            enhanced = em.group(0) if em else None
+            current = (m.group(1), enhanced) if m.group(2) == "-" else None
+        else:
+            current = None
+    return "\n".join(out)
+
+
+def _enhanced(m: re.Match[str]) -> str:
+    return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+
+
+def parse_reply(text: str, source: str = "reply") -> Reply | None:
+    """The basic and enhanced code of one reply (either may be missing); None if neither."""
+    joined = join_continuations(text)
+    basic_m: re.Match[str] | None = _LINE_START_RE.search(joined) or _MARKER_RE.search(joined)
+    if basic_m is None:
+        # A code followed by an enhanced code anywhere ("... 550 5.7.1 ...") is convincing.
+        for m in _BASIC_RE.finditer(joined):
+            if ENHANCED_RE.match(joined, m.end() + 1):
+                basic_m = m
+                break
+    code = int(basic_m.group(1)) if basic_m else None
+    enhanced: str | None = None
+    if basic_m is not None:
+        after = ENHANCED_RE.match(joined, basic_m.end(1) + 1)
+        if after:
+            enhanced = _enhanced(after)
+    if enhanced is None:
+        anywhere = ENHANCED_RE.search(joined)
+        if anywhere:
+            enhanced = _enhanced(anywhere)
+    if code is None and enhanced is None:
+        return None
+    flat = squash(joined)
+    reply = Reply(code=code, enhanced=enhanced, text=flat, source=source)
+    if source == "reply" and reply.bare:
+        reply.source = "code"
+    return reply
+
+
+def _address(value: str | None) -> str | None:
+    """``rfc822; user@example.com`` -> ``user@example.com`` (RFC 3464 section 2.3.2)."""
+    if not value:
+        return None
+    _, sep, addr = value.partition(";")
+    return squash(addr if sep else value).strip("<>") or None
+
+
+def _dsn_reply(fields: dict[str, str]) -> Reply | None:
+    diag = fields.get("diagnostic-code", "")
+    _, sep, diag_text = diag.partition(";")
+    diag_text = squash(diag_text if sep else diag)
+    status = squash(fields.get("status", ""))
+    reply = parse_reply(diag_text, source="dsn") if diag_text else None
+    status_m = ENHANCED_RE.search(status)
+    status_code = _enhanced(status_m) if status_m else None
+    if reply is None:
+        if status_code is None:
+            return None
+        reply = Reply(code=None, enhanced=status_code, text=diag_text or status, source="dsn")
+    elif reply.enhanced is None or (reply.enhanced.endswith(".0.0") and status_code):
+        reply.enhanced = status_code or reply.enhanced
+    reply.recipient = _address(fields.get("final-recipient")) or _address(
+        fields.get("original-recipient"))
+    action = squash(fields.get("action", "")).lower()
+    reply.action = action or None
+    return reply
+
+
+def _field_blocks(text: str) -> list[dict[str, str]]:
+    """RFC 822-style field blocks separated by blank lines (RFC 3464 section 2.1)."""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last: str | None = None
+    for line in text.replace("\r", "").split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(current)
+            current, last = {}, None
+        elif line[0] in " \t" and last is not None:
+            current[last] += " " + line.strip()
+        else:
+            name, sep, value = line.partition(":")
+            if sep and name.strip() and " " not in name.strip():
+                last = name.strip().lower()
+                current[last] = value.strip()
+            else:
+                last = None
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _dsn_from_text(text: str) -> list[Reply]:
+    replies = []
+    for block in _field_blocks(text):
+        if "final-recipient" in block or "original-recipient" in block:
+            reply = _dsn_reply(block)
+            if reply is not None:
+                replies.append(reply)
+    return replies
+
+
+def _dsn_from_mime(text: str) -> list[Reply]:
+    """Delivery-status parts of a MIME message (RFC 3464 / RFC 6533), decoded by the email
+    package so that base64 or quoted-printable parts work too."""
+    import email
+
+    msg = email.message_from_string(text)
+    replies: list[Reply] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype not in ("message/delivery-status", "message/global-delivery-status"):
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            for block in payload[1:]:  # the first block holds the per-message fields
+                if not hasattr(block, "items"):
+                    continue
+                fields = {k.lower(): str(v) for k, v in block.items()}
+                reply = _dsn_reply(fields)
+                if reply is not None:
+                    replies.append(reply)
+        else:
+            raw = part.get_payload(decode=True)
+            body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload)
+            replies.extend(_dsn_from_text(body))
+    return replies
+
+
+def _bounce_blocks(text: str) -> list[Reply]:
+    """Per-recipient blocks of a pasted human-readable bounce.
+
+    Postfix (bounce(8)): ``<addr>: host ... said: 550 ...`` with indented continuation lines.
+    Exim: a line with only the address (indented two spaces), then deeper-indented lines.
+    """
+    replies: list[Reply] = []
+    lines = text.replace("\r", "").split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        pm = _POSTFIX_BLOCK_RE.match(line)
+        em = None if pm else _EXIM_ADDR_RE.match(line)
+        if not (pm or em):
+            i += 1
+            continue
+        indent = len(line) - len(line.lstrip())
+        body = [pm.group(2)] if pm else []
+        j = i + 1
+        while j < len(lines) and lines[j].strip() and (
+            len(lines[j]) - len(lines[j].lstrip()) > indent
+        ):
+            body.append(lines[j].strip())
+            j += 1
+        reply = parse_reply("\n".join(body), source="bounce")
+        if reply is not None:
+            reply.recipient = (pm or em).group(1)  # type: ignore[union-attr]
+            replies.append(reply)
+        i = j
+    return replies
+
+
+def find_replies(text: str) -> list[Reply]:
+    """Every reply in the input: DSN recipients, bounce blocks, or the text as one reply."""
+    if not text or not text.strip():
+        return []
+    lowered = text.lower()
+    if "delivery-status" in lowered:
+        try:
+            replies = _dsn_from_mime(text)
+        except Exception:  # malformed MIME: fall back to reading the field blocks as text
+            replies = []
+        if replies:
+            return replies
+    if "final-recipient:" in lowered or "original-recipient:" in lowered:
+        replies = _dsn_from_text(text)
+        if replies:
+            return replies
+    if "@" in text and "\n" in text.strip():
+        replies = _bounce_blocks(text)
+        if replies:
+            return replies
+    reply = parse_reply(text)
+    return [reply] if reply else []

@@ -1,0 +1,110 @@
+"""Provider and MTA rules (data/rules.json): the reply wording -> provider, cause, retry, advice.
+
+Rules are data, first match wins. Patterns are compiled on first use only, so explaining a
+bare code (`smtpcli explain 550 5.7.26`) never pays for compiling the text patterns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+from smtpcli.codes.registry import DATA_DIR
+
+
+@dataclass
+class Rule:
+    id: str
+    provider: str | None
+    pattern: str | None
+    enhanced: str | None
+    basic: str | None
+    cause: str | None
+    retry_helps: bool | None
+    summary: str | None
+    fix: str | None
+    references: tuple[str, ...]
+    bare_note: str | None
+    _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
+
+    def _re(self, name: str, source: str, flags: int = 0) -> re.Pattern[str]:
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            compiled = self._compiled[name] = re.compile(source, flags)
+        return compiled
+
+    def codes_match(self, code: int | None, enhanced: str | None) -> bool:
+        """The rule's code constraints (if any) hold for this reply."""
+        if self.enhanced is not None and (
+            enhanced is None or not self._re("enhanced", self.enhanced).fullmatch(enhanced)
+        ):
+            return False
+        if self.basic is not None and (
+            code is None or not self._re("basic", self.basic).fullmatch(str(code))
+        ):
+            return False
+        return True
+
+    def text_matches(self, text: str) -> bool:
+        if self.pattern is None:
+            return True
+        return self._re("pattern", self.pattern, re.I).search(text) is not None
+
+
+@dataclass
+class RuleSet:
+    rules: list[Rule]
+    providers: list[tuple[str, str]]
+    _provider_res: list[tuple[str, re.Pattern[str]]] | None = None
+
+    def match(self, text: str, code: int | None, enhanced: str | None, *, bare: bool) -> Rule | None:
+        """The first rule whose code constraints and pattern match; for a bare code only rules
+        without a pattern (codes that are in no registry, or distinctive combinations)."""
+        for rule in self.rules:
+            if bare and rule.pattern is not None:
+                continue
+            if rule.pattern is None and rule.enhanced is None and rule.basic is None:
+                continue
+            if rule.codes_match(code, enhanced) and rule.text_matches(text):
+                return rule
+        return None
+
+    def bare_notes(self, code: int | None, enhanced: str | None) -> list[str]:
+        """What providers mean by this code when they reuse it (shown for bare codes)."""
+        return [
+            r.bare_note for r in self.rules
+            if r.bare_note and (r.enhanced or r.basic) and r.codes_match(code, enhanced)
+        ]
+
+    def provider_hint(self, text: str) -> str | None:
+        """The provider named by host names or URLs in the text (gsmtp, outlook.com, ...)."""
+        if self._provider_res is None:
+            self._provider_res = [(p, re.compile(src, re.I)) for p, src in self.providers]
+        for provider, regex in self._provider_res:
+            if regex.search(text):
+                return provider
+        return None
+
+    def code_only_rules(self) -> list[Rule]:
+        """Rules that give a meaning to a code by itself (provider codes in no registry)."""
+        return [r for r in self.rules if r.pattern is None and r.enhanced and not r.basic]
+
+
+@cache
+def load_rules() -> RuleSet:
+    with open(os.path.join(DATA_DIR, "rules.json"), encoding="utf-8") as fh:
+        data = json.load(fh)
+    rules = [
+        Rule(
+            id=r["id"], provider=r.get("provider"), pattern=r.get("pattern"),
+            enhanced=r.get("enhanced"), basic=r.get("basic"), cause=r.get("cause"),
+            retry_helps=r.get("retry_helps"), summary=r.get("summary"), fix=r.get("fix"),
+            references=tuple(r.get("references", ())), bare_note=r.get("bare_note"),
+        )
+        for r in data["rules"]
+    ]
+    providers = [(p["provider"], p["pattern"]) for p in data["providers"]]
+    return RuleSet(rules=rules, providers=providers)
