@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from smtpcli.cli.main import main
-from tests.servers.cd_mta_sts import mta_sts_server  # noqa: F401 (fixture)
+from tests.servers import cd_mta_sts
+
+mta_sts_server = cd_mta_sts.mta_sts_server  # the fixture, used by name
 
 ALL_ZONES = ["cd-clean.test.zone", "cd-ext.test.zone", "cd-reverse.zone", "cd-dnsbl.test.zone",
              "cd-mx.test.zone", "cd-spf.test.zone", "cd-dmarc.test.zone", "cd-dkim.test.zone",
