@@ -410,6 +410,7 @@ class LoadGenerator:
         try:
             if c.tls == "implicit":
                 await self._handshake(client)
+                t_conn = time.perf_counter()
             client.stage = "banner"
             code, text = await client.reply()
             # Greeting latency counts from the TCP connection (after TLS for implicit TLS).

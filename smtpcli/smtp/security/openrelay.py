@@ -1,0 +1,113 @@
+"""Open relay: does the server accept recipients in outside domains from us?
+
+The address forms are the classic ones nmap's smtp-open-relay tries (plain, source-routed,
+percent hack, bang paths, quoted local parts). The probe stops after RCPT and sends RSET between
+tries (RFC 5321 4.1.1.5): no message is ever sent. A 2xx to RCPT means the server would relay.
+A server trusting our address (Postfix ``mynetworks``) relays for us by design; the finding
+says so, because only a probe from an outside address proves an open relay to the world.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smtpcli.errors import SmtpcliError
+from smtpcli.results import Finding, Status
+from smtpcli.smtp.security.common import SecurityOptions, error_finding, open_session, quit_quietly
+from smtpcli.smtp.security.wire import Wire
+from smtpcli.smtp.target import Target
+
+ID = "security.open-relay"
+USER = "relaytest"
+
+
+def relay_forms(to: str, server: str, ip: str) -> list[tuple[str, str]]:
+    """(MAIL FROM, RCPT TO) address pairs; ``to`` is the outside domain, ``server`` the
+    server's name, ``ip`` its address (used as an address literal, RFC 5321 4.1.3)."""
+    lit = f"[IPv6:{ip}]" if ":" in ip else f"[{ip}]"
+    sender = f"antispam@{lit}"
+    pairs = [
+        ("", f"{USER}@{to}"),
+        (f"antispam@{to}", f"{USER}@{to}"),
+        (f"antispam@{server}", f"{USER}@{to}"),
+        (sender, f"{USER}@{to}"),
+    ]
+    rcpts = [
+        f"{USER}%{to}@{lit}",               # percent hack
+        f"{USER}%{to}@{server}",
+        f'"{USER}@{to}"',                   # quoted local part holding the whole address
+        f'"{USER}%{to}"',
+        f"{USER}@{to}@{lit}",               # two at-signs
+        f'"{USER}@{to}"@{lit}',
+        f"{USER}@{to}@{server}",
+        f"@{lit}:{USER}@{to}",              # source route (RFC 5321 4.1.2, C)
+        f"@{server}:{USER}@{to}",
+        f"{to}!{USER}",                     # UUCP bang path
+        f"{to}!{USER}@{lit}",
+        f"{to}!{USER}@{server}",
+    ]
+    pairs.extend((sender, rcpt) for rcpt in rcpts)
+    return pairs
+
+
+def _try(wire: Wire, mail: str, rcpt: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"mail": mail, "rcpt": rcpt}
+    reply = wire.command(f"MAIL FROM:<{mail}>")
+    result["mail_reply"] = reply.one_line()
+    if reply.code // 100 == 2:
+        reply = wire.command(f"RCPT TO:<{rcpt}>")
+        result["rcpt_reply"] = reply.one_line()
+        result["relayed"] = reply.code // 100 == 2
+    else:
+        result["relayed"] = False
+    result["code"] = reply.code
+    wire.command("RSET")
+    return result
+
+
+def check(target: Target, options: SecurityOptions) -> list[Finding]:
+    """One ``security.open-relay`` finding: fail when any form was accepted at RCPT."""
+    results: list[dict[str, Any]] = []
+    wire: Wire | None = None
+    try:
+        wire = open_session(target, options)
+        peer = wire.sock.getpeername()[0] if wire.sock else target.host
+        server = options.local_domain or wire.announced_name() or target.host
+        for mail, rcpt in relay_forms(options.relay_domain, server, peer):
+            if wire.sock is None:  # the server hung up (421): carry on with a new connection
+                wire = open_session(target, options)
+            outcome = _try(wire, mail, rcpt)
+            results.append(outcome)
+            if outcome["code"] == 530 and "rcpt_reply" not in outcome:
+                break  # authentication required before MAIL: nothing relays without it
+    except SmtpcliError as exc:
+        if not results:
+            return [error_finding(ID, "the open relay probe", exc)]
+        results.append({"error": exc.one_line()})
+    finally:
+        if wire is not None:
+            quit_quietly(wire)
+    accepted = [r for r in results if r.get("relayed")]
+    data = {"tried": len([r for r in results if "mail" in r]), "accepted": accepted,
+            "results": results, "outside_domain": options.relay_domain}
+    if accepted:
+        return [Finding(
+            id=ID, status=Status.FAIL,
+            summary=f"open relay: {len(accepted)} of {data['tried']} address forms for "
+                    f"{options.relay_domain} accepted at RCPT",
+            detail="The server accepted recipients in a domain it is not responsible for, from "
+                   "this client without authentication. If this client's address is in the "
+                   "server's trusted networks (Postfix mynetworks) this is by design; from any "
+                   "other address it lets spammers send through the server.",
+            reference="RFC 5321 3.9; RFC 2505",
+            fix="Relay only for authenticated clients and trusted networks "
+                "(Postfix: smtpd_relay_restrictions = permit_mynetworks, "
+                "permit_sasl_authenticated, reject_unauth_destination).",
+            data=data,
+        )]
+    errored = [r for r in results if "error" in r]
+    status = Status.ERROR if errored else Status.OK
+    summary = (f"no open relay: all {data['tried']} address forms for {options.relay_domain} "
+               "refused" if not errored else
+               f"open relay probe incomplete after {data['tried']} forms: {errored[0]['error']}")
+    return [Finding(id=ID, status=status, summary=summary, reference="RFC 5321 3.9", data=data)]
