@@ -380,3 +380,25 @@ def test_sender_override_null_sender_uses_helo(dns_server) -> None:
     report = _inspect(dns, message(received=default_received()), sender="")
     assert report.facts["spf"]["domain"] == "out.sender.test"
     assert report.facts["spf"]["result"] == "pass"
+
+
+def test_spf_lookup_failure_is_temperror(dns_server) -> None:
+    pair = key("rsa")
+    dns = dns_server(zones={"sender.test.": sender_zone(key_line("s1", "sender.test", pair))})
+    dns.behaviour[("sender.test", "TXT")] = "servfail"
+    report = _inspect(dns, sign(message(), pair), ip=SENDER_IP)
+    found = _ids(report)
+    assert "spf.temperror" in found and "spf.none" not in found
+    assert "dkim.pass" in found and "dmarc.pass" in found  # DKIM alone carries DMARC
+
+
+def test_arc_key_lookup_failure_is_error(dns_server) -> None:
+    lst = key("list")
+    dns = dns_server(zones={"list.test.": zone("list.test.", [key_line("arc", "list.test", lst)])})
+    base = b"Authentication-Results: lists.list.test; dkim=none\r\n" + message()
+    priv, _ = signing_key(lst)
+    sealed = b"".join(dkim.arc_sign(base, b"arc", b"list.test", priv, b"lists.list.test",
+                                    include_headers=[b"from", b"subject"])) + base
+    dns.behaviour["arc._domainkey.list.test"] = "refused"
+    found = _ids(_inspect(dns, sealed))
+    assert "arc.lookup-failed" in found and "arc.fail" not in found
