@@ -190,3 +190,21 @@ def test_corpus_exit_codes_via_cli(run_cli) -> None:
     assert code == 1 and "msg.multiple-from" in ids(as_json(out))
     code, out, _ = run_cli("inspect", "--json", "--offline", str(CORPUS / "04-bare-lf.eml"))
     assert code == 0
+
+
+def test_entering_hop_skips_ip_literal_by_hosts() -> None:
+    from smtpcli.checks.message.parse import parse_message
+    from smtpcli.checks.message.received import analyse_received
+
+    raw = (
+        b"Received: by 2002:a05:6a10:a0d4:b0:4f2:1b3a:d3c5 with SMTP id i20csp1;"
+        b" Thu, 4 Jan 2024 01:02:05 -0800 (PST)\r\n"
+        b"Received: from mail.sender.test (mail.sender.test. [192.0.2.44]) by mx.google.com with"
+        b" ESMTPS id x3si; Thu, 04 Jan 2024 01:02:04 -0800 (PST)\r\n"
+        b"Received: from [10.0.0.9] by mail.sender.test with ESMTPSA; Thu, 04 Jan 2024 09:02:01"
+        b" +0000\r\nFrom: a@sender.test\r\n\r\nb\r\n"
+    )
+    chain = analyse_received(parse_message(raw))
+    assert chain.entering_ip == "192.0.2.44"
+    assert chain.entering is not None and chain.entering.by_host == "mx.google.com"
+    assert [h.delay for h in chain.hops] == [None, 3.0, 1.0]

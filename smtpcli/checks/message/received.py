@@ -225,13 +225,14 @@ def _entering_hop(top_first: list[Hop]) -> Hop | None:
     Hops whose 'from' IP is private or loopback are internal relays, so the walk goes on
     below them as long as they are inside the same organisation.
     """
-    with_by = [h for h in top_first if h.by_host]
-    if not with_by:
+    # A 'by' that is an IP literal (Gmail's internal hops) says nothing about the organisation.
+    named = [h for h in top_first if h.by_host and _first_ip(h.by_host) is None]
+    if not named:
         return next((h for h in top_first if h.from_ip), None)
-    receiver = _org(with_by[0].by_host)
+    receiver = _org(named[0].by_host)
     entering: Hop | None = None
     for hop in top_first:
-        if hop.by_host and _org(hop.by_host) != receiver:
+        if hop in named and _org(hop.by_host) != receiver:
             break
         entering = hop
         if hop.from_ip and not _internal(hop.from_ip):
