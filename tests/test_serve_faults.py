@@ -1,4 +1,5 @@
 """Fault rule parsing (--reply/--delay/--drop) and every fault option against a live server."""
+# ruff: noqa: F811  (the capture_server fixture is imported, then requested by name)
 
 from __future__ import annotations
 
