@@ -115,6 +115,9 @@ def key_record_state(text: str) -> tuple[str, str, str | None, int | None]:
         return "key-revoked", "the key record has an empty p= (revoked)", tags.get("k", "rsa"), None
     try:
         _, bits, ktag, _ = dkim.evaluate_pk("key", text.encode("utf-8", "replace"))
+    except dkim.NaClNotFoundError:
+        return ("key-unsupported", "Ed25519 keys need the pynacl package (pip install pynacl)",
+                tags.get("k"), None)
     except dkim.DKIMException as exc:
         return "key-invalid", str(exc), tags.get("k"), None
     except Exception as exc:  # malformed base64 and friends
@@ -158,6 +161,8 @@ def verify_signature(raw: bytes, index: int, tag_value: bytes, body: bytes,
     res.key_type, res.key_bits = ktype, bits
     if reason != "ok":
         res.reason, res.detail = reason, res.detail + detail
+        if reason == "key-unsupported":
+            res.result = "unknown"  # not a verdict on the message
         return res
     if ktype == "rsa" and bits is not None and bits < MIN_KEY_BITS:
         res.reason = "key-too-small"
@@ -211,6 +216,8 @@ _FINDING = {
     "key-invalid": ("dkim.key-invalid", Status.FAIL, "the published key does not parse"),
     "key-too-small": ("dkim.key-too-small", Status.FAIL, "the key is too short"),
     "key-lookup-failed": ("dkim.key-lookup-failed", Status.ERROR, "key lookup failed"),
+    "key-unsupported": ("dkim.key-unsupported", Status.ERROR,
+                        "cannot verify this key type here"),
     "expired": ("dkim.expired", Status.FAIL, "the signature has expired (x=)"),
     "malformed": ("dkim.malformed", Status.FAIL, "malformed DKIM-Signature"),
     "offline": ("dkim.unknown", Status.INFO, "not verified (--offline)"),
