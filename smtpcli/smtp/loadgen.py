@@ -419,10 +419,13 @@ class LoadGenerator:
                 raise Rejected("banner", code, text.decode("utf-8", "replace").strip(), fatal=True)
             exts = await self._ehlo(client)
             if c.tls in ("starttls", "opportunistic") and "STARTTLS" in exts:
+                # One "tls" sample: the STARTTLS command plus the handshake.
                 t = time.perf_counter()
-                code, txt = await self._command(client, "tls", b"STARTTLS\r\n")
+                client.stage = "tls"
+                client.write(b"STARTTLS\r\n")
+                code, raw = await client.reply()
                 if code != 220:
-                    raise Rejected("tls", code, txt, fatal=True)
+                    raise Rejected("tls", code, raw.decode("utf-8", "replace").strip(), fatal=True)
                 await self._handshake(client, started=t)
                 exts = await self._ehlo(client)
             elif c.tls == "starttls":

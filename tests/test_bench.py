@@ -1,0 +1,159 @@
+"""`smtpcli bench`: counts add up against serve and the aiosmtpd fixture; errors by reply code."""
+# ruff: noqa: F811  (the capture_server fixture is imported, then requested by name)
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+
+import pytest
+
+from smtpcli.server.faults import parse_drop, parse_reply
+from smtpcli.smtp.loadgen import BenchConfig, LoadGenerator, percentile
+from tests.servers.serve_bench_helpers import SMTPCLI, capture_server  # noqa: F401
+
+
+def _run(**kw: object) -> object:
+    kw.setdefault("host", "127.0.0.1")
+    kw.setdefault("timeout", 10.0)
+    return asyncio.run(LoadGenerator(BenchConfig(**kw)).run())  # type: ignore[arg-type]
+
+
+def _adds_up(r: object) -> None:
+    assert r.attempted == r.accepted + r.rejected + r.failed  # type: ignore[attr-defined]
+
+
+def test_bench_against_serve_counts_add_up(capture_server) -> None:
+    srv = capture_server()
+    r = _run(port=srv.port, tls="none", messages=60, concurrency=4, size=2000, recipients=3)
+    _adds_up(r)
+    assert (r.attempted, r.accepted) == (60, 60)
+    assert r.rcpt_accepted == 180
+    assert r.connections == 4  # connections are reused
+    assert len(srv.messages) == 60
+    assert all(abs(m.size - 2000) <= 2 for m in srv.messages)
+    assert srv.messages[0].rcpt_tos == [f"sink+{i}@smtpcli.test" for i in (1, 2, 3)]
+    lat = r.latency()
+    assert lat["mail"]["count"] == 60 and lat["rcpt"]["count"] == 180
+    assert lat["message"]["p50"] <= lat["message"]["p99"] <= lat["message"]["max"]
+
+
+def test_bench_errors_counted_by_code(capture_server) -> None:
+    srv = capture_server(replies=[
+        parse_reply("dot:451 4.3.0 Try later:first=5"),
+        parse_reply("rcpt:550 5.1.1 No such user:nth=20"),
+    ])
+    r = _run(port=srv.port, tls="none", messages=40, concurrency=3)
+    _adds_up(r)
+    assert r.rejected == 6 and r.accepted == 34 and r.failed == 0
+    assert r.errors[("dot", 451)] == 5
+    assert r.errors[("rcpt", 550)] == 1
+    assert r.error_samples[("dot", 451)] == "451 4.3.0 Try later"
+    assert len(srv.messages) == 34
+
+
+def test_bench_drops_are_failures_and_reconnect(capture_server) -> None:
+    srv = capture_server(drops=[parse_drop("dot:nth=3")])
+    r = _run(port=srv.port, tls="none", messages=10, concurrency=1)
+    _adds_up(r)
+    assert (r.accepted, r.failed) == (9, 1)
+    assert sum(n for (stage, kind), n in r.failures.items() if kind == "closed") == 1
+    assert r.connections == 2
+    assert len(srv.messages) == 9
+
+
+def test_bench_pipelining_when_offered(capture_server) -> None:
+    srv = capture_server(replies=[parse_reply("rcpt:550 5.1.1 No:to=sink+2@*")])
+    r = _run(port=srv.port, tls="none", messages=20, concurrency=2, pipelining=True, recipients=2)
+    _adds_up(r)
+    assert r.pipelining_used and r.accepted == 20
+    assert r.rcpt_rejected == 20 and r.errors[("rcpt", 550)] == 20
+    hidden = capture_server(hide={"PIPELINING"})
+    r2 = _run(port=hidden.port, tls="none", messages=5, concurrency=1, pipelining=True)
+    assert not r2.pipelining_used and r2.accepted == 5
+
+
+def test_bench_starttls_auth_against_fixture(smtp_server) -> None:
+    server = smtp_server("starttls", users={"ann": "pw"})
+    r = _run(host="localhost", port=server.port, tls="starttls", cafile=server.ca_path,
+             messages=12, concurrency=3, user="ann", password="pw", mechanism="LOGIN")
+    _adds_up(r)
+    assert r.accepted == 12 and len(server.messages) == 12
+    assert all(m.tls and m.auth_user == "ann" for m in server.messages)
+    assert r.latency()["tls"]["count"] == 3 and r.tls["version"].startswith("TLS")
+
+
+def test_bench_implicit_tls_against_fixture(smtp_server) -> None:
+    server = smtp_server("implicit", users={"ann": "pw"})
+    r = _run(host="localhost", port=server.port, tls="implicit", cafile=server.ca_path,
+             messages=6, concurrency=2, user="ann", password="pw")
+    assert r.accepted == 6 and len(server.messages) == 6
+
+
+def test_bench_bad_password_is_rejected_at_auth(smtp_server) -> None:
+    server = smtp_server("starttls", users={"ann": "pw"})
+    r = _run(host="localhost", port=server.port, tls="starttls", cafile=server.ca_path,
+             messages=4, concurrency=1, user="ann", password="nope")
+    _adds_up(r)
+    assert r.accepted == 0 and r.errors[("auth", 535)] == 4
+    assert "nope" not in json.dumps(r.to_dict())
+
+
+def test_bench_untrusted_certificate_fails_tls(capture_server) -> None:
+    srv = capture_server(tls_self_signed=True)
+    r = _run(port=srv.port, tls="starttls", messages=3, concurrency=1)
+    _adds_up(r)
+    assert r.failed == 3 and all(kind == "tls" for (_, kind) in r.failures)
+    ok = _run(port=srv.port, tls="starttls", insecure=True, messages=3, concurrency=1)
+    assert ok.accepted == 3
+
+
+def test_bench_rate_and_duration(capture_server) -> None:
+    srv = capture_server()
+    r = _run(port=srv.port, tls="none", messages=None, duration=0.6, rate=20, concurrency=2)
+    _adds_up(r)
+    # A 20/s cap over 0.6 s allows about 12 (+1 for the first slot); never hundreds.
+    assert 5 <= r.attempted <= 14
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99
+    assert percentile(values, 100) == 100 and percentile([3.0], 90) == 3.0
+
+
+def test_cli_json_against_serve(capture_server) -> None:
+    srv = capture_server(replies=[parse_reply("mail:452 4.3.1 Full:first=2")])
+    out = subprocess.run(
+        [*SMTPCLI, "bench", f"127.0.0.1:{srv.port}", "--tls", "none", "-n", "10", "-c", "2",
+         "--json"], capture_output=True, text=True, timeout=60,
+    )
+    doc = json.loads(out.stdout)
+    assert out.returncode == 1 and doc["exit_code"] == 1
+    assert doc["facts"]["messages"] == {"attempted": 10, "accepted": 8, "rejected": 2, "failed": 0}
+    assert doc["facts"]["errors"][0]["code"] == 452
+    ids = {f["id"]: f["status"] for f in doc["findings"]}
+    assert ids == {"bench.completed": "ok", "bench.rejected": "fail"}
+    assert set(doc["facts"]["latency_ms"]) >= {"connect", "banner", "ehlo", "mail", "rcpt", "data"}
+
+
+def test_cli_text_and_connection_refused(capture_server) -> None:
+    srv = capture_server()
+    out = subprocess.run([*SMTPCLI, "bench", f"127.0.0.1:{srv.port}", "-n", "5", "-c", "1"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "5 accepted" in out.stdout and "p99" in out.stdout
+    assert out.stderr == ""  # no progress bar when stderr is not a terminal
+    port = srv.port
+    srv.stop()
+    refused = subprocess.run([*SMTPCLI, "bench", f"127.0.0.1:{port}", "-n", "3"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 3 and "cannot connect" in refused.stderr
+
+
+@pytest.mark.parametrize("args", [["-n", "5", "-d", "1"], ["--recipients", "0"]])
+def test_cli_usage_errors(args: list[str]) -> None:
+    out = subprocess.run([*SMTPCLI, "bench", "127.0.0.1:1", *args],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
