@@ -7,40 +7,62 @@ Pure functions over strings; they never raise for odd input (a hypothesis test h
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-# RFC 3463 section 2: class "." subject "." detail, subject and detail 1-3 digits. Look-arounds
-# keep IPv4 addresses (192.0.2.4) and dotted version strings (4.16.55.1) from matching.
-ENHANCED_RE = re.compile(r"(?<![\w.])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
-# RFC 5321 section 4.2: three digits, then SP or "-" (continuation) or end of line.
-_BASIC_RE = re.compile(r"(?<![\w.\-/#:@\[(=+])([2-5]\d\d)(?=[ \t-]|$)", re.M)
-_LINE_START_RE = re.compile(r"^[ \t>]*([2-5]\d\d)(?=[ \t-]|$)", re.M)
-_MARKER_RE = re.compile(
-    r"(?:said:|smtp;|reason:|returned '|error:|response:|replied:|remote server:|"
-    r"mail server after [^:]+:(?:<[^>]*>:)?|command:)\s*([2-5]\d\d)(?=[ \t-]|$)",
-    re.I,
-)
-_CONT_RE = re.compile(r"^[ \t>]*([2-5]\d\d)([ \t-])[ \t]?(.*)$")
-_BARE_RE = re.compile(r"^(?:\s|#|[2-5]\d\d\b|[245]\.\d{1,3}\.\d{1,3}\b)*$")
-_POSTFIX_BLOCK_RE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:[ \t]*(.*)$")
-_EXIM_ADDR_RE = re.compile(r"^ {1,3}([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)\s*(?:\(.*\))?\s*$")
+# Patterns, compiled on first use (start-up time matters for `smtpcli explain`).
+_PATTERNS = {
+    # RFC 3463 section 2: class "." subject "." detail, subject and detail 1-3 digits. The
+    # look-arounds keep IPv4 addresses (192.0.2.4) and versions (4.16.55.1) from matching.
+    "enhanced": (r"(?<![\w.])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)", 0),
+    # RFC 5321 section 4.2: three digits, then SP or "-" (continuation) or end of line.
+    "basic": (r"(?<![\w.\-/#:@\[(=+])([2-5]\d\d)(?=[ \t-]|$)", re.M),
+    "line_start": (r"^[ \t>]*([2-5]\d\d)(?=[ \t-]|$)", re.M),
+    "marker": (r"(?:said:|smtp;|reason:|returned '|error:|response:|replied:|remote server:|"
+               r"mail server after [^:]+:(?:<[^>]*>:)?|command:)\s*([2-5]\d\d)(?=[ \t-]|$)",
+               re.I),
+    "cont": (r"^[ \t>]*([2-5]\d\d)([ \t-])[ \t]?(.*)$", 0),
+    # A reply that starts mid-line ("... after end of data: 421-4.7.0 ...") and continues below.
+    "mid_cont": (r"(?:^|[\s:;'])([2-5]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})(?=\s))?", 0),
+    "bare": (r"^(?:\s|#|[2-5]\d\d\b|[245]\.\d{1,3}\.\d{1,3}\b)*$", 0),
+    "postfix_block": (r"^<([^<>\s]+@[^<>\s]+)>:[ \t]*(.*)$", 0),
+    "exim_addr": (r"^ {1,3}([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)\s*(?:\(.*\))?\s*$", 0),
+}
+_COMPILED: dict[str, re.Pattern[str]] = {}
 
 
-@dataclass
+def rx(name: str) -> re.Pattern[str]:
+    """The compiled pattern ``name`` of _PATTERNS."""
+    compiled = _COMPILED.get(name)
+    if compiled is None:
+        source, flags = _PATTERNS[name]
+        compiled = _COMPILED[name] = re.compile(source, flags)
+    return compiled
+
+
 class Reply:
-    """One reply to explain; ``recipient``/``action`` come from a DSN or a bounce block."""
+    """One reply to explain; ``recipient``/``action`` come from a DSN or a bounce block.
 
-    code: int | None
-    enhanced: str | None
-    text: str
-    recipient: str | None = None
-    action: str | None = None
-    source: str = "reply"  # "code", "reply", "bounce" or "dsn"
+    A plain class, not a dataclass: this module is on the `smtpcli explain` start-up path."""
+
+    __slots__ = ("code", "enhanced", "text", "recipient", "action", "source")
+
+    def __init__(self, code: int | None, enhanced: str | None, text: str,
+                 recipient: str | None = None, action: str | None = None,
+                 source: str = "reply") -> None:
+        self.code = code
+        self.enhanced = enhanced
+        self.text = text
+        self.recipient = recipient
+        self.action = action
+        self.source = source  # "code", "reply", "bounce" or "dsn"
+
+    def __repr__(self) -> str:
+        return (f"Reply(code={self.code!r}, enhanced={self.enhanced!r}, text={self.text!r}, "
+                f"recipient={self.recipient!r}, action={self.action!r})")
 
     @property
     def bare(self) -> bool:
         """True when the text is nothing but codes (no wording a provider rule could match)."""
-        return bool(_BARE_RE.match(self.text))
+        return bool(rx("bare").match(self.text))
 
 
 def squash(text: str) -> str:
@@ -57,7 +79,7 @@ def join_continuations(text: str) -> str:
     out: list[str] = []
     current: tuple[str, str | None] | None = None  # (code, enhanced) of the reply being joined
     for line in text.split("\n"):
-        m = _CONT_RE.match(line)
+        m = rx("cont").match(line)
         if m and current is not None and m.group(1) == current[0]:
             rest = m.group(3)
             if current[1] and rest.startswith(current[1]):
@@ -67,11 +89,12 @@ def join_continuations(text: str) -> str:
             continue
         out.append(line)
         if m:
-            em = ENHANCED_RE.match(m.group(3))
+            em = rx("enhanced").match(m.group(3))
             enhanced = em.group(0) if em else None
             current = (m.group(1), enhanced) if m.group(2) == "-" else None
         else:
-            current = None
+            mids = list(rx("mid_cont").finditer(line))
+            current = (mids[-1].group(1), mids[-1].group(2)) if mids else None
     return "\n".join(out)
 
 
@@ -82,21 +105,21 @@ def _enhanced(m: re.Match[str]) -> str:
 def parse_reply(text: str, source: str = "reply") -> Reply | None:
     """The basic and enhanced code of one reply (either may be missing); None if neither."""
     joined = join_continuations(text)
-    basic_m: re.Match[str] | None = _LINE_START_RE.search(joined) or _MARKER_RE.search(joined)
+    basic_m: re.Match[str] | None = rx("line_start").search(joined) or rx("marker").search(joined)
     if basic_m is None:
         # A code followed by an enhanced code anywhere ("... 550 5.7.1 ...") is convincing.
-        for m in _BASIC_RE.finditer(joined):
-            if ENHANCED_RE.match(joined, m.end() + 1):
+        for m in rx("basic").finditer(joined):
+            if rx("enhanced").match(joined, m.end() + 1):
                 basic_m = m
                 break
     code = int(basic_m.group(1)) if basic_m else None
     enhanced: str | None = None
     if basic_m is not None:
-        after = ENHANCED_RE.match(joined, basic_m.end(1) + 1)
+        after = rx("enhanced").match(joined, basic_m.end(1) + 1)
         if after:
             enhanced = _enhanced(after)
     if enhanced is None:
-        anywhere = ENHANCED_RE.search(joined)
+        anywhere = rx("enhanced").search(joined)
         if anywhere:
             enhanced = _enhanced(anywhere)
     if code is None and enhanced is None:
@@ -119,10 +142,12 @@ def _address(value: str | None) -> str | None:
 def _dsn_reply(fields: dict[str, str]) -> Reply | None:
     diag = fields.get("diagnostic-code", "")
     _, sep, diag_text = diag.partition(";")
-    diag_text = squash(diag_text if sep else diag)
+    # Keep the folded lines apart so that multi-line replies (550-5.1.1 ...) are joined right.
+    diag_text = "\n".join(line.strip() for line in (diag_text if sep else diag).splitlines())
+    diag_text = diag_text.strip()
     status = squash(fields.get("status", ""))
     reply = parse_reply(diag_text, source="dsn") if diag_text else None
-    status_m = ENHANCED_RE.search(status)
+    status_m = rx("enhanced").search(status)
     status_code = _enhanced(status_m) if status_m else None
     if reply is None:
         if status_code is None:
@@ -148,7 +173,7 @@ def _field_blocks(text: str) -> list[dict[str, str]]:
                 blocks.append(current)
             current, last = {}, None
         elif line[0] in " \t" and last is not None:
-            current[last] += " " + line.strip()
+            current[last] += "\n" + line.strip()
         else:
             name, sep, value = line.partition(":")
             if sep and name.strip() and " " not in name.strip():
@@ -209,8 +234,8 @@ def _bounce_blocks(text: str) -> list[Reply]:
     i = 0
     while i < len(lines):
         line = lines[i]
-        pm = _POSTFIX_BLOCK_RE.match(line)
-        em = None if pm else _EXIM_ADDR_RE.match(line)
+        pm = rx("postfix_block").match(line)
+        em = None if pm else rx("exim_addr").match(line)
         if not (pm or em):
             i += 1
             continue

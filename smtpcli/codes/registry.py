@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import re
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -27,10 +26,26 @@ CAUSES = (
 )
 
 
-@dataclass(frozen=True)
-class EnhancedEntry:
+class _Record:
+    """Plain attribute holder: dataclass creation costs milliseconds at import, and this module
+    is on the `smtpcli explain` start-up path."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, **kwargs: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, kwargs[name])
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+
+class EnhancedEntry(_Record):
     """One registry row, keyed ``X.Y.Z`` (the class digit is not part of the registry key)."""
 
+    __slots__ = ("key", "title", "basic_codes", "references", "description", "cause",
+                 "retry_transient")
     key: str
     title: str
     basic_codes: str
@@ -44,8 +59,11 @@ class EnhancedEntry:
         return _plain(first_sentence(self.description)) or self.title + "."
 
 
-@dataclass(frozen=True)
-class BasicEntry:
+class BasicEntry(_Record):
+    """One basic reply code (RFC 5321 section 4.2.3 and the AUTH/STARTTLS/RFC 7504 additions)."""
+
+    __slots__ = ("code", "meaning", "references", "suggested_enhanced", "notes", "cause",
+                 "retry_transient")
     code: int
     meaning: str
     references: tuple[str, ...]
@@ -59,8 +77,11 @@ class BasicEntry:
         return self.meaning.rstrip(".") + "."
 
 
-@dataclass(frozen=True)
-class Registry:
+class Registry(_Record):
+    """All tables, read once by load_registry()."""
+
+    __slots__ = ("basic", "enhanced", "classes", "subjects", "cause_fix",
+                 "cause_retry_transient")
     basic: dict[int, BasicEntry]
     enhanced: dict[str, EnhancedEntry]
     classes: dict[int, tuple[str, str]]

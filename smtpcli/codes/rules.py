@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from functools import cache
 
-from smtpcli.codes.registry import DATA_DIR
+from smtpcli.codes.registry import DATA_DIR, _Record
 
 
-@dataclass
-class Rule:
+class Rule(_Record):
+    """One rule of data/rules.json (fields documented in its _comment)."""
+
+    __slots__ = ("id", "provider", "pattern", "enhanced", "basic", "cause", "retry_helps",
+                 "summary", "fix", "references", "bare_note", "_compiled")
     id: str
     provider: str | None
     pattern: str | None
@@ -28,7 +30,7 @@ class Rule:
     fix: str | None
     references: tuple[str, ...]
     bare_note: str | None
-    _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
+    _compiled: dict[str, re.Pattern[str]]
 
     def _re(self, name: str, source: str, flags: int = 0) -> re.Pattern[str]:
         compiled = self._compiled.get(name)
@@ -54,11 +56,13 @@ class Rule:
         return self._re("pattern", self.pattern, re.I).search(text) is not None
 
 
-@dataclass
-class RuleSet:
+class RuleSet(_Record):
+    """The ordered rules plus the provider hints."""
+
+    __slots__ = ("rules", "providers", "_provider_res")
     rules: list[Rule]
     providers: list[tuple[str, str]]
-    _provider_res: list[tuple[str, re.Pattern[str]]] | None = None
+    _provider_res: list[tuple[str, re.Pattern[str]]] | None
 
     def match(self, text: str, code: int | None, enhanced: str | None, *, bare: bool) -> Rule | None:
         """The first rule whose code constraints and pattern match; for a bare code only rules
@@ -103,8 +107,9 @@ def load_rules() -> RuleSet:
             enhanced=r.get("enhanced"), basic=r.get("basic"), cause=r.get("cause"),
             retry_helps=r.get("retry_helps"), summary=r.get("summary"), fix=r.get("fix"),
             references=tuple(r.get("references", ())), bare_note=r.get("bare_note"),
+            _compiled={},
         )
         for r in data["rules"]
     ]
     providers = [(p["provider"], p["pattern"]) for p in data["providers"]]
-    return RuleSet(rules=rules, providers=providers)
+    return RuleSet(rules=rules, providers=providers, _provider_res=None)

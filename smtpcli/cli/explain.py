@@ -1,0 +1,162 @@
+"""`smtpcli explain`: what a mail server said, and what to do about it.
+
+Thin layer: read the input (arguments, a file, or stdin) -> smtpcli.codes -> Report -> finish().
+Imports nothing heavy: this command must start about as fast as `swaks --version`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from smtpcli.cli.options import finish, json_option
+from smtpcli.errors import ExitCode, UsageError
+from smtpcli.render.style import Painter
+from smtpcli.results import Report, Status
+
+_STATUS = {"success": Status.OK, "intermediate": Status.OK, "transient": Status.WARN,
+           "permanent": Status.FAIL}
+
+
+def _complete_codes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion: basic, enhanced and provider codes starting with what was typed."""
+    from click.shell_completion import CompletionItem
+
+    from smtpcli.codes.explainer import completion_candidates
+
+    return [CompletionItem(code, help=title[:70])
+            for code, title in completion_candidates(incomplete.lstrip("#"))]
+
+
+def _read_input(inputs: tuple[str, ...]) -> str:
+    if not inputs:
+        raise UsageError("nothing to explain",
+                         hint="give a code (550, 5.7.26), a reply line, a bounce file, or '-'")
+    if inputs == ("-",):
+        return sys.stdin.read()
+    if len(inputs) == 1 and os.path.isfile(inputs[0]):
+        try:
+            with open(inputs[0], "rb") as fh:
+                return fh.read().decode("utf-8", "replace")
+        except OSError as exc:
+            raise UsageError(f"cannot read {inputs[0]}: {exc.strerror}") from exc
+    return " ".join(inputs)
+
+
+def _label(rec: dict[str, Any]) -> str:
+    parts = [str(rec["code"])] if rec["code"] is not None else []
+    if rec["enhanced"]:
+        parts.append(rec["enhanced"])
+    return " ".join(parts)
+
+
+def _record_lines(report: Report, paint: Painter) -> Iterable[str]:
+    for rec in report.facts.get("records", []):
+        head = f"{paint(_label(rec), 'bold')}  {paint(rec['class'], rec['class'])}"
+        if rec["title"]:
+            head += f"  {rec['title']}"
+        if rec["recipient"]:
+            head += f"  {paint('for', 'dim')} {rec['recipient']}"
+            if rec["action"]:
+                head += f" ({rec['action']})"
+        yield head
+        cells = [("subject", rec["subject"]), ("provider", rec["provider"]),
+                 ("cause", rec["cause"]),
+                 ("retry helps", "yes" if rec["retry_helps"] else "no")]
+        yield "  " + "   ".join(f"{paint(k + ':', 'dim')} {v}" for k, v in cells if v)
+        for note in rec["notes"]:
+            yield f"  {paint('note:', 'dim')} {note}"
+
+
+def _list_lines(report: Report, paint: Painter) -> Iterable[str]:
+    for row in report.facts.get("codes", []):
+        cause = f" [{row['cause']}]" if row.get("cause") else ""
+        provider = f" ({row['provider']})" if row.get("provider") else ""
+        yield (f"{paint(row['code'].ljust(9), row['class'])} {row['kind']:<8} "
+               f"{row['title']}{provider}{cause}")
+
+
+def _summary(records: list[dict[str, Any]]) -> str:
+    if len(records) == 1:
+        rec = records[0]
+        if rec["class"] in ("success", "intermediate"):
+            return f"{_label(rec)}: {rec['class']} reply, nothing to fix"
+        who = f" at {rec['provider']}" if rec["provider"] else ""
+        retry = "a later retry may succeed" if rec["retry_helps"] else \
+            "retrying unchanged will not help"
+        return f"{_label(rec)}: {rec['class']} rejection{who}, cause {rec['cause']}; {retry}"
+    counts: dict[str, int] = {}
+    for rec in records:
+        counts[rec["class"]] = counts.get(rec["class"], 0) + 1
+    shown = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    return f"{len(records)} recipients: {shown}"
+
+
+@click.command("explain", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("inputs", nargs=-1, metavar="[CODE|REPLY|FILE|-]...",
+                shell_complete=_complete_codes)
+@click.option("--list", "list_mode", is_flag=True,
+              help="List the known codes (basic, enhanced, provider codes).")
+@click.option("--class", "klass", type=click.IntRange(2, 5), metavar="DIGIT",
+              help="With --list: only this class (2, 3, 4 or 5).")
+@click.option("--subject", type=click.IntRange(0, 7), metavar="DIGIT",
+              help="With --list: only enhanced codes of this subject (X.DIGIT.Z).")
+@click.option("--exit-status", is_flag=True,
+              help="Exit 4 for a transient and 5 for a permanent reply (worst of all recipients).")
+@json_option
+def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject: int | None,
+            exit_status: bool, json_mode: bool) -> int:
+    """Explain SMTP reply codes, rejection lines and bounces.
+
+    \b
+    Input: a basic code (550), an enhanced code (5.7.26, #5.3.4), a whole reply line,
+    a multi-line reply, a bounce or DSN message file, or '-' for stdin.
+    \b
+    Examples:
+      smtpcli explain 550 5.7.26
+      smtpcli explain "451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited"
+      smtpcli explain bounce.eml
+      smtpcli explain --list --class 5 --subject 7
+    """
+    if list_mode:
+        if inputs:
+            raise UsageError("--list takes no codes", hint="use --class and --subject to filter")
+        from smtpcli.codes.explainer import list_codes
+
+        rows = list_codes(klass, subject)
+        report = Report(command="explain", target="--list",
+                        facts={"codes": rows, "count": len(rows)},
+                        summary=f"{len(rows)} codes")
+        return finish(report, json_mode=json_mode, facts_renderer=_list_lines)
+    if klass is not None or subject is not None:
+        raise UsageError("--class and --subject only filter --list")
+
+    from smtpcli.codes.explainer import explain_text
+
+    text = _read_input(inputs)
+    kind, records = explain_text(text)
+    target = " ".join(text.split())[:80]
+    report = Report(command="explain", target=target)
+    report.facts = {"input": kind, "records": records}
+    if len(records) == 1:
+        report.facts.update(records[0])
+    for rec in records:
+        report.add(
+            f"explain.{rec['cause'] or rec['class']}", _STATUS[rec["class"]], rec["summary"],
+            fix=rec["fix"], reference="; ".join(rec["references"]) or None,
+            subject=rec["recipient"],
+        )
+    report.summary = _summary(records)
+    code = ExitCode.OK
+    if exit_status:
+        classes = {rec["class"] for rec in records}
+        if "permanent" in classes:
+            code = ExitCode.PERMANENT
+        elif "transient" in classes:
+            code = ExitCode.TRANSIENT
+    report.exit_code = int(code)
+    return finish(report, json_mode=json_mode, facts_renderer=_record_lines)
