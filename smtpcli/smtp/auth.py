@@ -6,12 +6,13 @@ secret in the transcript, so it shows as ``[redacted]`` unless --show-secrets.
 
 from __future__ import annotations
 
+import base64
+import hmac
 import os
 import shlex
-import smtplib
 import subprocess
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from smtpcli.errors import IncompleteError, ProtocolError, SmtpReplyError, UsageError
 from smtpcli.smtp.reply import Reply
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 PASSWORD_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")  # preference order for --auth auto
 TOKEN_MECHANISMS = ("OAUTHBEARER", "XOAUTH2")
 MECHANISMS = PASSWORD_MECHANISMS + TOKEN_MECHANISMS
+MAX_CHALLENGES = 5  # more round trips than any of these mechanisms needs
 
 
 class NotAdvertisedError(IncompleteError):
@@ -94,43 +96,72 @@ def _oauthbearer(creds: Credentials) -> str:
     return f"n,a={user},\x01auth=Bearer {creds.token}\x01\x01"
 
 
-def authenticate(conn: SmtpConnection, mechanism: str, creds: Credentials) -> Reply:
-    """Run AUTH ``mechanism``; returns the final 235 reply.
+def _initial(mech: str, creds: Credentials) -> str | None:
+    """The initial response (RFC 4954 4), or None when the mechanism starts with a challenge."""
+    if mech == "PLAIN":
+        return f"\0{creds.user}\0{creds.password}"  # RFC 4616 2 (UTF-8)
+    if mech == "XOAUTH2":
+        return _xoauth2(creds)
+    if mech == "OAUTHBEARER":
+        return _oauthbearer(creds)
+    return None  # LOGIN and CRAM-MD5 wait for the server's challenge
 
-    A rejection (535, 534, 454...) raises ``SmtpReplyError`` (exit 4/5) with the server's reply.
+
+def _respond(mech: str, creds: Credentials, challenge: bytes, step: int) -> str:
+    if mech == "LOGIN":
+        # The draft LOGIN mechanism: "Username:" then "Password:" (in that order).
+        return creds.user if step == 0 else (creds.password or "")
+    if mech == "CRAM-MD5":
+        # RFC 2195 2: user SP hex(HMAC-MD5(password, challenge)).
+        digest = hmac.new((creds.password or "").encode(), challenge, "md5").hexdigest()
+        return f"{creds.user} {digest}"
+    if mech == "XOAUTH2":
+        # A 334 after the initial response is an error report (JSON): answer with an empty
+        # line so the server sends the final 535.
+        return ""
+    if mech == "OAUTHBEARER":
+        return "\x01"  # RFC 7628 3.2.3: the client's dummy response to an error challenge
+    return ""
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def authenticate(conn: SmtpConnection, mechanism: str, creds: Credentials) -> Reply:
+    """Run AUTH ``mechanism`` (RFC 4954); returns the final 235 reply.
+
+    A rejection (535, 534, 454...) raises ``SmtpReplyError`` (exit 4/5) with the server's reply;
+    a server that keeps challenging is a ``ProtocolError``. Credentials are UTF-8 (RFC 4616).
     """
     mech = mechanism.upper()
     _check_fits(mech, creds)
-    conn.user, conn.password = creds.user, creds.password or ""
-
-    def token_object(challenge: bytes | None = None) -> str:
-        if challenge is None:
-            return _xoauth2(creds) if mech == "XOAUTH2" else _oauthbearer(creds)
-        # A 334 after the initial response is an error report (JSON); answer with the empty
-        # response (XOAUTH2) or %x01 (RFC 7628 3.2.3) so the server sends the final reply.
-        return "" if mech == "XOAUTH2" else "\x01"
-
-    objects: dict[str, Any] = {
-        "PLAIN": conn.auth_plain, "LOGIN": conn.auth_login, "CRAM-MD5": conn.auth_cram_md5,
-        "XOAUTH2": token_object, "OAUTHBEARER": token_object,
-    }
-    # LOGIN without an initial response is what most servers expect (the draft never had one).
-    initial_ok = mech != "LOGIN"
     with conn.transcript.in_stage("auth"), conn.transcript.secret():
-        try:
-            conn.auth(mech, objects[mech], initial_response_ok=initial_ok)
-        except smtplib.SMTPAuthenticationError as exc:
-            reply = conn.last_reply or Reply(exc.smtp_code)
-            raise SmtpReplyError(
-                f"authentication as {creds.user!r} with {mech} failed at {conn.where}: "
-                f"{reply.one_line()}",
-                code=reply.code, reply=reply.text,
-            ) from None
-        except smtplib.SMTPException as exc:
-            raise ProtocolError(f"AUTH {mech} with {conn.where} failed: {exc}") from None
-        finally:
-            conn.password = ""
-    return conn.last_reply or Reply(235)
+        initial = _initial(mech, creds)
+        if initial is None:
+            reply = conn.command(f"AUTH {mech}")
+        else:
+            # RFC 4954 4: an empty initial response is sent as "=".
+            reply = conn.command(f"AUTH {mech} {_b64(initial) or '='}")
+        step = 0
+        while reply.code == 334:
+            if step >= MAX_CHALLENGES:
+                raise ProtocolError(f"{conn.where} sent more than {MAX_CHALLENGES} AUTH "
+                                    f"{mech} challenges")
+            try:
+                challenge = base64.b64decode(reply.text.strip() or b"", validate=False)
+            except ValueError:
+                raise ProtocolError(f"{conn.where} sent an AUTH challenge that is not base64: "
+                                    f"{reply.text[:60]!r}") from None
+            reply = conn.command(_b64(_respond(mech, creds, challenge, step)))
+            step += 1
+    if reply.code != 235:
+        raise SmtpReplyError(
+            f"authentication as {creds.user!r} with {mech} failed at {conn.where}: "
+            f"{reply.one_line()}",
+            code=reply.code if reply.code >= 400 else 535, reply=reply.text,
+        )
+    return reply
 
 
 def read_secret_file(path: str, what: str) -> str:

@@ -375,7 +375,7 @@ class SmtpConnection(smtplib.SMTP):
 
     def capabilities(self) -> dict[str, str]:
         """EHLO keywords (upper-case) and their parameters."""
-        return {k.upper(): v for k, v in self.esmtp_features.items()}
+        return {k.upper(): v.strip() for k, v in self.esmtp_features.items()}
 
     def quit(self) -> Any:
         """QUIT politely and close; problems while quitting are recorded, never raised."""

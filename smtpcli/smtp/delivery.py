@@ -233,11 +233,12 @@ def deliver(req: SendRequest, transcript: Transcript | None = None) -> SendOutco
         fresh = SendOutcome(transcript=tr, attempts=outcome.attempts)
         outcome = fresh
         conn = SmtpConnection(target, req.connect, tr)
+        tr.failed_stage = None
         try:
             _session(conn, req, outcome)
         except SmtpcliError as exc:
             conn.close()
-            outcome.error, outcome.error_stage = exc, tr.stage
+            outcome.error, outcome.error_stage = exc, tr.failed_stage or tr.stage
             retry = isinstance(exc, (ConnectError, NetworkTimeout)) or (
                 isinstance(exc, SmtpReplyError) and 400 <= exc.code < 500
             )

@@ -4,8 +4,9 @@
 the explain library is not installed yet or has nothing to say. It imports lazily so sending mail
 never pays for the explain data unless a rejection needs explaining.
 
-Expected interface (any of these, first found wins):
-``smtpcli.codes.explainer.explain_text(text) -> object with to_dict() | dict | None``.
+Interface used: ``smtpcli.codes.explainer.explain_text(text) -> (kind, [record, ...])`` where a
+record is a dict (code, class, enhanced, cause, retry_helps, summary, fix, references...); a
+bare record or None are accepted too. The first record is the one for our reply.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def explain_reply(reply: Reply) -> dict[str, Any] | None:
         record = func(reply.one_line())
     except Exception:  # explaining is a bonus: a bug there must not fail the send
         return None
+    if isinstance(record, tuple) and len(record) == 2 and isinstance(record[1], list):
+        record = record[1][0] if record[1] else None
     if record is None:
         return None
     data = jsonable(record)
@@ -52,8 +55,6 @@ def explain_summary(record: dict[str, Any] | None) -> str | None:
     """One human line from an explain record (its summary/meaning field)."""
     if not record:
         return None
-    for key in ("summary", "meaning", "explanation", "text", "title"):
-        value = record.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
+    parts = [record.get(k) for k in ("summary", "fix")]
+    text = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+    return text or None

@@ -19,6 +19,7 @@ from smtpcli.results import Report, Status
 from smtpcli.smtp.delivery import SendOutcome
 from smtpcli.smtp.explain_hook import explain_reply, explain_summary
 from smtpcli.smtp.reply import Reply
+from smtpcli.smtp.target import TlsMode
 from smtpcli.smtp.tlsinfo import classify_verify_error
 
 
@@ -126,16 +127,17 @@ def _tls_findings(report: Report, outcome: SendOutcome, insecure: bool) -> None:
             report.add("tls.ok", Status.OK, f"{what}, certificate verified for {tls.server_name}")
         else:
             err = tls.verify_error or "not verified"
-            report.add(classify_verify_error(err), Status.WARN,
+            report.add(tls.problem_id() or classify_verify_error(err), Status.WARN,
                        f"{what}, certificate would NOT verify for {tls.server_name}: {err}")
-        if tls.hostname_match is False:
+        if tls.hostname_match is False and tls.problem_id() != "tls.hostname-mismatch":
             report.add("tls.hostname-mismatch", Status.WARN,
                        f"the certificate does not name {tls.server_name}")
     elif outcome.tls_note and outcome.error is None and outcome.stopped_after not in (
         "connect", "banner", "ehlo"
     ):
         fid = "tls.starttls-refused" if "refused" in outcome.tls_note else "tls.none"
-        report.add(fid, Status.WARN, outcome.tls_note)
+        asked = outcome.target is not None and outcome.target.tls is TlsMode.NONE
+        report.add(fid, Status.INFO if asked else Status.WARN, outcome.tls_note)
 
 
 def _error_finding(report: Report, outcome: SendOutcome) -> None:

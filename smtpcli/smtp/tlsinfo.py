@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,22 @@ class TlsInfo:
     @property
     def leaf(self) -> CertInfo | None:
         return self.chain[0] if self.chain else None
+
+    def problem_id(self) -> str | None:
+        """The finding id of the most specific certificate problem, None when verified."""
+        if self.verified:
+            return None
+        leaf = self.leaf
+        if leaf is not None:
+            if leaf.expired:
+                return "tls.cert-expired"
+            if leaf.not_yet_valid:
+                return "tls.cert-not-yet-valid"
+            if leaf.self_signed and len(self.chain) == 1:
+                return "tls.cert-self-signed"
+        if self.hostname_match is False:
+            return "tls.hostname-mismatch"
+        return classify_verify_error(self.verify_error or "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -224,7 +241,9 @@ def verify_chain(
         if not path:
             continue
         try:
-            with open(path, "rb") as fh:
+            with open(path, "rb") as fh, warnings.catch_warnings():
+                # Some system CAs have negative serials; cryptography warns about each one.
+                warnings.simplefilter("ignore")
                 anchors.extend(x509.load_pem_x509_certificates(fh.read()))
         except (OSError, ValueError):
             continue
@@ -240,7 +259,8 @@ def verify_chain(
         verifier = PolicyBuilder().store(Store(anchors)).build_server_verifier(subject)
         verifier.verify(certs[0], certs[1:])
     except VerificationError as exc:
-        return False, str(exc)
+        # Drop cryptography's "(encountered processing <Certificate...>)" tail: one clear line.
+        return False, str(exc).split(" (encountered processing", 1)[0]
     except ValueError as exc:
         return False, f"unusable certificate: {exc}"
     return True, None
@@ -278,7 +298,7 @@ def classify_verify_error(message: str) -> str:
     if "hostname mismatch" in text or "not valid for" in text or "ip address mismatch" in text \
             or "no matching subjectaltname" in text or "subjectaltname" in text and "match" in text:
         return "tls.hostname-mismatch"
-    if "expired" in text:
+    if "expired" in text or "not valid at validation time" in text:
         return "tls.cert-expired"
     if "not yet valid" in text:
         return "tls.cert-not-yet-valid"

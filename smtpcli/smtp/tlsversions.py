@@ -62,14 +62,33 @@ def _plain_socket(target: Target, timeout: float) -> socket.socket:
     return sock
 
 
-def try_version(target: Target, version: str, options: ConnectOptions, sni: str) -> VersionResult:
-    """One connection: (EHLO, STARTTLS unless implicit) and a handshake pinned to ``version``."""
-    if not _HAS.get(version, False):
-        return VersionResult(version, "untested", "the local OpenSSL was built without it")
-    try:
-        ctx = pinned_context(version)
-    except (ValueError, ssl.SSLError) as exc:
-        return VersionResult(version, "untested", f"the local OpenSSL cannot offer it: {exc}")
+def verifying_context(cafile: str | None) -> ssl.SSLContext:
+    """OpenSSL's chain verification against the system store plus ``cafile``; the name is
+    checked separately (RFC 6125, against the MX name), so ``check_hostname`` is off."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.load_default_certs()
+    ctx.check_hostname = False
+    return ctx
+
+
+def verify_handshake(target: Target, options: ConnectOptions, sni: str | None,
+                     cafile: str | None) -> VersionResult:
+    """One more connection whose handshake lets OpenSSL verify the chain: ``accepted`` means
+    the chain is trusted, ``refused`` carries OpenSSL's verification error."""
+    return try_version(target, "verify", options, sni, ctx=verifying_context(cafile))
+
+
+def try_version(target: Target, version: str, options: ConnectOptions, sni: str | None,
+                ctx: ssl.SSLContext | None = None) -> VersionResult:
+    """One connection: (EHLO, STARTTLS unless implicit) and a handshake pinned to ``version``
+    (or with ``ctx`` as given)."""
+    if ctx is None:
+        if not _HAS.get(version, False):
+            return VersionResult(version, "untested", "the local OpenSSL was built without it")
+        try:
+            ctx = pinned_context(version)
+        except (ValueError, ssl.SSLError) as exc:
+            return VersionResult(version, "untested", f"the local OpenSSL cannot offer it: {exc}")
     conn: SmtpConnection | None = None
     sock: socket.socket | None = None
     try:
@@ -94,6 +113,8 @@ def try_version(target: Target, version: str, options: ConnectOptions, sni: str)
         got = tls.version() or "?"
         tls.close()
         return VersionResult(version, "accepted", got)
+    except ssl.SSLCertVerificationError as exc:
+        return VersionResult(version, "refused", str(exc.verify_message or exc.reason or exc))
     except ssl.SSLError as exc:
         reason = exc.reason or str(exc)
         if any(r in str(reason).upper() for r in _LOCAL_REASONS) and "ALERT" not in str(reason):
@@ -117,8 +138,11 @@ def try_version(target: Target, version: str, options: ConnectOptions, sni: str)
 
 
 def accepted_versions(
-    target: Target, options: ConnectOptions, sni: str, versions: tuple[str, ...] = tuple(VERSIONS)
+    target: Target, options: ConnectOptions, sni: str | None,
+    versions: tuple[str, ...] = tuple(VERSIONS),
 ) -> list[VersionResult]:
     """Try every version concurrently (one connection each)."""
+    if not versions:
+        return []
     with ThreadPoolExecutor(max_workers=len(versions)) as pool:
         return list(pool.map(lambda v: try_version(target, v, options, sni), versions))

@@ -50,6 +50,8 @@ class Transcript:
     start: float = field(default_factory=time.monotonic)
     # While True, sent lines are secret material (AUTH payloads) and are redacted.
     secret_mode: bool = False
+    # The innermost stage an exception escaped from (what failed), for error reports.
+    failed_stage: str | None = None
 
     def elapsed_ms(self) -> float:
         return round((time.monotonic() - self.start) * 1000, 1)
@@ -75,6 +77,10 @@ class Transcript:
         began = time.monotonic()
         try:
             yield
+        except BaseException:
+            if self.failed_stage is None:
+                self.failed_stage = stage
+            raise
         finally:
             spent = (time.monotonic() - began) * 1000
             self.timings[stage] = round(self.timings.get(stage, 0.0) + spent, 1)

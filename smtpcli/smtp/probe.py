@@ -1,0 +1,639 @@
+"""``probe``: what a server (or every MX of a domain, every address of each) really offers.
+
+Per address: connect time, greeting and its delay, EHLO before and after TLS, STARTTLS or implicit
+TLS with the certificate facts (trust, name match, expiry), AUTH before/after TLS, VRFY/EXPN,
+reverse DNS, the accepted TLS versions. Per MX host: DANE TLSA records (RFC 7672) matched against
+the live chain. Per domain: the MTA-STS policy (RFC 8461) and MX coverage.
+
+Addresses are probed concurrently (smtplib is blocking, so each runs in a thread via
+``asyncio.to_thread``); DNS goes through the configured resolver (``DnsClient``). The result is a
+``Report`` whose findings have stable ids (README, section ``probe``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpcli.dnsq.client import DnsClient
+from smtpcli.dnsq.resolver import ResolverConfig
+from smtpcli.errors import (
+    ConnectError,
+    NetworkTimeout,
+    ProtocolError,
+    SmtpcliError,
+    SmtpReplyError,
+    TlsError,
+)
+from smtpcli.results import Finding, Report, Status
+from smtpcli.smtp.target import Target, TlsMode, parse_target
+
+EXTENSIONS = ("PIPELINING", "CHUNKING", "SMTPUTF8", "DSN", "REQUIRETLS", "8BITMIME",
+              "ENHANCEDSTATUSCODES", "SIZE", "STARTTLS", "AUTH")
+# RFC 4954 4 / RFC 8314: mechanisms that send the password in the clear must not be offered
+# without TLS.
+CLEARTEXT_MECHANISMS = ("PLAIN", "LOGIN")
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """What the user asked for."""
+
+    port: int | None = None
+    timeout: float = 10.0
+    cafile: str | None = None
+    ehlo_name: str | None = None
+    first_only: bool = False
+    concurrency: int = 16
+    cert_days: int = 14
+    expect_capabilities: tuple[str, ...] = ()
+    tls_versions: bool = True
+    vrfy: bool = True
+    dane: bool = True
+    mta_sts: bool = True
+    mta_sts_port: int = 443
+    family: int = 0
+    resolver: ResolverConfig = field(default_factory=ResolverConfig)
+
+
+@dataclass
+class AddressProbe:
+    """Everything learnt about one address of one host."""
+
+    host: str
+    address: str
+    port: int
+    facts: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    chain: list[bytes] = field(default_factory=list)
+    tls: Any = None  # smtpcli.smtp.tlsinfo.TlsInfo once TLS ran
+    starttls_offered: bool = False
+    banner_name: str | None = None
+    completed: bool = False
+
+    @property
+    def subject(self) -> str:
+        addr = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.host} {addr}:{self.port}" if self.host != self.address else \
+            f"{addr}:{self.port}"
+
+    def add(self, id: str, status: Status, summary: str, **kw: Any) -> None:
+        self.findings.append(Finding(id, status, summary, subject=self.subject, **kw))
+
+
+# ---- one address (blocking; runs in a thread) --------------------------------------------------
+
+
+def _chain_der(sock: Any) -> list[bytes]:
+    """DER certificates as sent by the peer. Python 3.11 has only the private ``_sslobj`` API
+    (public from 3.13); fall back to the leaf."""
+    getter = getattr(getattr(sock, "_sslobj", None), "get_unverified_chain", None)
+    if getter is not None:
+        try:
+            return [c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+                    for c in (getter() or [])]
+        except (ssl.SSLError, AttributeError, ValueError):
+            pass
+    leaf = sock.getpeercert(binary_form=True) if sock is not None else None
+    return [leaf] if leaf else []
+
+
+def _ext_facts(caps: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {name.lower(): name in caps for name in EXTENSIONS}
+    size = caps.get("SIZE", "").strip()
+    out["size_limit"] = int(size) if size.isdigit() else None
+    return out
+
+
+def probe_address(host: str, address: str, port: int, implicit: bool,
+                  opts: ProbeOptions) -> AddressProbe:
+    """The SMTP conversation with one address; problems become findings, never exceptions."""
+    from smtpcli.smtp.connection import ConnectOptions, SmtpConnection
+    from smtpcli.smtp.rdns import banner_hostname
+    from smtpcli.smtp.tlsinfo import TlsOptions
+
+    result = AddressProbe(host, address, port)
+    sni = None if _is_ip(host) else host
+    options = ConnectOptions(
+        timeout=opts.timeout, ehlo_name=opts.ehlo_name,
+        tls=TlsOptions(verify=False, cafile=opts.cafile, sni=sni), with_chain=True,
+    )
+    target = Target(host, port, TlsMode.IMPLICIT if implicit else TlsMode.NONE, (address,))
+    conn = SmtpConnection(target, options)
+    facts = result.facts
+    facts.update({"host": host, "address": address, "port": port,
+                  "tls_mode": "implicit" if implicit else "starttls"})
+    step = "connect"
+    try:
+        began = time.monotonic()
+        banner = conn.open()
+        timings = conn.transcript.timings
+        facts["connect_ms"] = timings.get("connect")
+        facts["banner_ms"] = timings.get("banner")
+        facts["banner_delay_ms"] = round((time.monotonic() - began) * 1000 - (
+            timings.get("connect") or 0) - (timings.get("tls") or 0), 1)
+        if banner is None:
+            raise ProtocolError(f"no greeting from {result.subject}")
+        facts["banner"] = banner.text
+        result.banner_name = banner_hostname(banner.text)
+        if implicit:
+            _tls_facts(result, conn)
+        step = "banner"
+        if banner.code != 220:
+            result.add("smtp.banner-rejected", Status.FAIL,
+                       f"the greeting is not 220: {banner.one_line()}",
+                       reference="RFC 5321 3.1")
+            conn.quit()
+            return result
+        step = "ehlo"
+        conn.hello()
+        caps = conn.capabilities()
+        facts["ehlo_before_tls" if not implicit else "ehlo_after_tls"] = caps
+        if not implicit:
+            facts["auth_before_tls"] = caps.get("AUTH", "").upper().split()
+            result.starttls_offered = "STARTTLS" in caps
+            if result.starttls_offered:
+                step = "starttls"
+                try:
+                    conn.start_tls()
+                except SmtpReplyError as exc:
+                    result.add("tls.starttls-refused", Status.FAIL,
+                               f"STARTTLS advertised but refused: {exc.reply or exc.code}",
+                               reference="RFC 3207 4")
+                else:
+                    _tls_facts(result, conn)
+                    step = "ehlo after TLS"
+                    conn.hello()
+                    caps = conn.capabilities()
+                    facts["ehlo_after_tls"] = caps
+        facts["auth_after_tls"] = caps.get("AUTH", "").upper().split() if conn.tls else []
+        facts["extensions"] = _ext_facts(caps)
+        facts["capabilities"] = caps
+        if opts.vrfy:
+            step = "VRFY/EXPN"
+            facts["vrfy"] = _try(conn, "VRFY postmaster")
+            facts["expn"] = _try(conn, "EXPN postmaster")
+        step = "quit"
+        conn.quit()
+        result.completed = True
+    except TlsError as exc:
+        facts["tls_error"] = exc.one_line()
+        result.add("tls.handshake-failed", Status.FAIL, exc.one_line(), reference="RFC 3207 4.1")
+    except (ConnectError, NetworkTimeout) as exc:
+        if step == "connect" and (isinstance(exc, ConnectError) or "connect" in exc.message):
+            result.add("connect.failed", Status.ERROR, exc.one_line())
+        else:
+            result.add("smtp.timeout", Status.ERROR, f"{step}: {exc.one_line()}")
+    except ProtocolError as exc:
+        result.add("smtp.dropped", Status.ERROR, f"{step}: {exc.one_line()}")
+    except SmtpcliError as exc:
+        result.add("smtp.error", Status.ERROR, f"{step}: {exc.one_line()}")
+    finally:
+        conn.close()
+        facts["timings"] = conn.transcript.timings_ms()
+        facts["transcript"] = conn.transcript.to_list()
+    return result
+
+
+def _try(conn: Any, line: str) -> dict[str, Any]:
+    reply = conn.command(line)
+    return {"code": reply.code, "text": reply.text}
+
+
+def _tls_facts(result: AddressProbe, conn: Any) -> None:
+    result.tls = conn.tls
+    result.chain = _chain_der(conn.sock)
+    if conn.tls is not None:
+        result.facts["tls"] = conn.tls.to_dict()
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ---- findings from one address's facts --------------------------------------------------------
+
+
+def judge_address(result: AddressProbe, opts: ProbeOptions, *, trust_from_dane: bool = False,
+                  tls_versions: list[Any] | None = None) -> None:
+    """Turn the facts of one address into findings (TLS, certificate, AUTH, VRFY/EXPN...)."""
+    facts = result.facts
+    if not result.completed and result.tls is None:
+        return
+    implicit = facts.get("tls_mode") == "implicit"
+    if result.completed and not implicit and not result.starttls_offered:
+        result.add("tls.not-offered", Status.FAIL, "STARTTLS is not offered: mail to this "
+                   "server travels in plain text", reference="RFC 3207, RFC 8461, RFC 7672",
+                   fix="enable STARTTLS with a certificate for the MX name")
+    tls = result.tls
+    if tls is not None:
+        result.add("tls.ok", Status.OK, f"{tls.protocol} {tls.cipher}")
+        _judge_certificate(result, tls, opts, trust_from_dane)
+    before = facts.get("auth_before_tls") or []
+    if before and not implicit:
+        clear = [m for m in before if m in CLEARTEXT_MECHANISMS]
+        status = Status.FAIL if clear else Status.WARN
+        result.add("auth.before-tls", status,
+                   f"AUTH offered before TLS: {' '.join(before)}",
+                   reference="RFC 4954 4, RFC 8314 3",
+                   fix="advertise AUTH only after STARTTLS")
+    after = facts.get("auth_after_tls") or []
+    if after:
+        result.add("auth.offered", Status.INFO, f"AUTH after TLS: {' '.join(after)}")
+    for verb, fid in (("vrfy", "smtp.vrfy-enabled"), ("expn", "smtp.expn-enabled")):
+        answer = facts.get(verb)
+        if answer and answer["code"] in (250, 251):
+            result.add(fid, Status.WARN, f"{verb.upper()} confirms addresses: "
+                       f"{answer['code']} {answer['text'].splitlines()[0] if answer['text'] else ''}"
+                       .rstrip(), reference="RFC 5321 3.5.3, 7.3",
+                       fix=f"disable {verb.upper()} (or answer 252)")
+    caps = facts.get("capabilities") or {}
+    for name in opts.expect_capabilities:
+        if result.completed and name.upper() not in caps:
+            result.add("smtp.capability-missing", Status.FAIL,
+                       f"expected capability {name.upper()} is not advertised")
+    if tls_versions:
+        accepted = [v.version for v in tls_versions if v.state == "accepted"]
+        old = [v for v in accepted if v in ("1.0", "1.1")]
+        untested = [v.version for v in tls_versions if v.state == "untested"]
+        facts["tls_versions"] = [v.to_dict() for v in tls_versions]
+        if old:
+            result.add("tls.old-version", Status.WARN,
+                       f"accepts deprecated TLS {', '.join(old)}", reference="RFC 8996",
+                       fix="set the minimum protocol to TLS 1.2")
+        note = f"; could not test {', '.join(untested)} (local OpenSSL)" if untested else ""
+        result.add("tls.versions", Status.INFO,
+                   f"accepted: {', '.join(accepted) or 'none'}{note}")
+
+
+def _judge_certificate(result: AddressProbe, tls: Any, opts: ProbeOptions,
+                       trust_from_dane: bool) -> None:
+    leaf = tls.leaf
+    if leaf is None:
+        result.add("tls.cert-missing", Status.FAIL, "the server sent no certificate")
+        return
+    now = dt.datetime.now(dt.UTC)
+    not_after = dt.datetime.fromisoformat(leaf.not_after)
+    days_left = (not_after - now).days
+    result.facts["cert_days_left"] = days_left
+    # With a DANE-EE match, trust comes from DNSSEC, not from a CA (RFC 7672 3.1.1).
+    soft = Status.INFO if trust_from_dane else Status.WARN
+    if leaf.expired:
+        result.add("tls.cert-expired", Status.INFO if trust_from_dane else Status.FAIL,
+                   f"certificate expired on {leaf.not_after[:10]}", fix="renew the certificate")
+    elif leaf.not_yet_valid:
+        result.add("tls.cert-not-yet-valid", Status.FAIL,
+                   f"certificate not valid before {leaf.not_before}")
+    elif days_left < opts.cert_days:
+        result.add("tls.cert-expiring", Status.WARN,
+                   f"certificate expires in {days_left} days ({leaf.not_after[:10]})",
+                   fix="renew the certificate")
+    if not tls.verified:
+        result.add("tls.cert-untrusted", soft,
+                   f"certificate not trusted: {tls.verify_error}",
+                   detail="trusted via DANE instead" if trust_from_dane else None,
+                   fix="use a certificate from a public CA (or publish DANE TLSA records)")
+    if tls.hostname_match is False:
+        result.add("tls.cert-name-mismatch", soft,
+                   f"certificate does not cover {tls.server_name or result.host}",
+                   detail="names: " + (", ".join(leaf.sans) or leaf.subject))
+    if tls.verified and tls.hostname_match is not False and not leaf.expired:
+        result.add("tls.cert-ok", Status.OK,
+                   f"certificate valid for {tls.server_name or result.host}, "
+                   f"{days_left} days left")
+
+
+# ---- the whole run --------------------------------------------------------------------------
+
+
+@dataclass
+class HostPlan:
+    host: str
+    addresses: list[str]
+    preference: int | None = None
+
+
+def _is_domain_text(text: str) -> bool:
+    """A bare name (no scheme, port or brackets, not an IP): look up its MX records."""
+    raw = text.strip()
+    return "://" not in raw and ":" not in raw and "[" not in raw and not _is_ip(raw)
+
+
+async def _plan(text: str, opts: ProbeOptions, client: DnsClient,
+                report: Report) -> tuple[Target, list[HostPlan], str | None]:
+    from smtpcli.smtp.mx import UndeliverableDomainError, resolve_mx_async
+
+    target = parse_target(text, port=opts.port)
+    if _is_ip(target.host):
+        return target, [HostPlan(target.host, [target.host])], None
+    if _is_domain_text(text):
+        try:
+            hosts = await resolve_mx_async(target.host, client, family=opts.family)
+        except UndeliverableDomainError as exc:
+            report.add("dns.no-mail", Status.FAIL, exc.one_line())
+            return target, [], None
+        except SmtpcliError as exc:
+            report.add("dns.mx-failed", Status.ERROR, exc.one_line())
+            return target, [], None
+        report.facts["mx"] = [h.to_dict() for h in hosts]
+        plans = []
+        for h in hosts:
+            if h.error and not h.addresses:
+                status = Status.ERROR if "failed" in h.error else Status.FAIL
+                report.add("dns.mx-address", status, f"{h.host}: {h.error}", subject=h.host)
+            plans.append(HostPlan(h.host, list(h.addresses), h.preference))
+        implicit = bool(hosts) and hosts[0].implicit
+        if implicit:
+            report.add("dns.no-mx", Status.INFO,
+                       f"{target.host} has no MX records: its A/AAAA is the implicit MX",
+                       reference="RFC 5321 5.1")
+        return target, plans, None if implicit else target.host
+    types = {4: ["A"], 6: ["AAAA"]}.get(opts.family, ["A", "AAAA"])
+    lookups = await client.query_many([(target.host, t) for t in types])
+    addresses = [t for lk in lookups if lk.ok for t in lk.texts]
+    if not addresses:
+        failed = [lk for lk in lookups if lk.failed]
+        if failed:
+            report.add("dns.address-failed", Status.ERROR,
+                       f"address lookup of {target.host} failed: {failed[0].error}")
+        else:
+            report.add("dns.no-address", Status.FAIL, f"{target.host} has no A/AAAA records")
+    return target, [HostPlan(target.host, addresses)], None
+
+
+async def _tlsa(client: DnsClient, host: str, port: int) -> dict[str, Any]:
+    from smtpcli.smtp.dane import TlsaRecord, tlsa_name
+
+    lookup = await client.query(tlsa_name(host, port), "TLSA")
+    out: dict[str, Any] = {"name": tlsa_name(host, port), "state": lookup.state.value,
+                           "authenticated": lookup.authenticated, "records": lookup.texts}
+    if lookup.failed:
+        out["error"] = lookup.error
+    if lookup.ok:
+        out["parsed"] = [TlsaRecord.from_rdata(r) for r in lookup.records]
+    return out
+
+
+async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[AddressProbe]]:
+    """Probe ``text`` (host, URL or domain); returns the report and the per-address results."""
+    started = time.monotonic()
+    report = Report(command="probe", target=text)
+    client = DnsClient(opts.resolver)
+    target, plans, domain = await _plan(text, opts, client, report)
+    if opts.first_only:
+        plans = [HostPlan(p.host, p.addresses[:1], p.preference) for p in plans if p.addresses][:1]
+    port = target.port
+    implicit = target.tls is TlsMode.IMPLICIT
+    report.facts["target"] = {"given": text, "host": target.host, "port": port,
+                              "mode": "domain" if domain else "host",
+                              "tls": "implicit" if implicit else "starttls"}
+    limit = asyncio.Semaphore(max(1, opts.concurrency))
+
+    async def one(host: str, address: str) -> tuple[AddressProbe, list[Any] | None, Any]:
+        async with limit:
+            # The side connections (OpenSSL's verdict on the chain, one handshake per TLS
+            # version) run next to the main conversation, so an address costs one greeting delay.
+            verify_task = asyncio.create_task(
+                asyncio.to_thread(_side, "verify", host, address, port, implicit, opts))
+            versions_task = asyncio.create_task(asyncio.to_thread(
+                _side, "versions" if opts.tls_versions else "none", host, address, port,
+                implicit, opts))
+            result = await asyncio.to_thread(probe_address, host, address, port, implicit, opts)
+            verdict = await verify_task
+            versions = await versions_task
+        if result.tls is not None and verdict and verdict[0].state in ("accepted", "refused"):
+            result.tls.verified = verdict[0].state == "accepted"
+            result.tls.verify_error = None if result.tls.verified else verdict[0].detail
+            result.tls.verification = "openssl"
+            result.facts["tls"] = result.tls.to_dict()
+        from smtpcli.smtp.rdns import reverse_dns
+
+        rdns = await reverse_dns(client, address, result.banner_name)
+        return result, versions or None, rdns
+
+    jobs = [one(p.host, a) for p in plans for a in p.addresses]
+    dane = opts.dane and not _is_ip(target.host)
+    tlsa_jobs = [_tlsa(client, p.host, port) for p in plans] if dane else []
+    mta_job = _mta_sts(client, domain, opts) if (domain and opts.mta_sts) else None
+    gathered = await asyncio.gather(*jobs, *tlsa_jobs, *([mta_job] if mta_job else []))
+    probes = gathered[:len(jobs)]
+    tlsa_by_host = dict(zip([p.host for p in plans], gathered[len(jobs):len(jobs) + len(tlsa_jobs)],
+                            strict=True)) if dane else {}
+    mta = gathered[-1] if mta_job else None
+
+    results: list[AddressProbe] = []
+    for result, versions, rdns in probes:
+        dane_ok = False
+        if dane:
+            dane_ok = _judge_dane(result, tlsa_by_host.get(result.host))
+        judge_address(result, opts, trust_from_dane=dane_ok,
+                      tls_versions=versions if (result.tls is not None) else None)
+        _judge_rdns(result, rdns)
+        results.append(result)
+    if mta is not None:
+        _judge_mta_sts(report, mta, plans, results)
+    for result in results:
+        report.findings.extend(result.findings)
+    report.facts["hosts"] = [r.facts for r in results]
+    if dane:
+        report.facts["tlsa"] = {
+            h: {k: v for k, v in t.items() if k != "parsed"} for h, t in tlsa_by_host.items()
+        }
+    report.facts["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
+    report.summary = _summary(report, results)
+    return report, results
+
+
+def _side(kind: str, host: str, address: str, port: int, implicit: bool,
+          opts: ProbeOptions) -> list[Any]:
+    """A side connection: ``verify`` (OpenSSL verifies the chain) or ``versions``."""
+    from smtpcli.smtp.connection import ConnectOptions
+    from smtpcli.smtp.tlsversions import accepted_versions, verify_handshake
+
+    if kind == "none":
+        return []
+    target = Target(host, port, TlsMode.IMPLICIT if implicit else TlsMode.NONE, (address,))
+    options = ConnectOptions(timeout=opts.timeout, ehlo_name=opts.ehlo_name, with_chain=False)
+    sni = None if _is_ip(host) else host
+    if kind == "verify":
+        return [verify_handshake(target, options, sni, opts.cafile)]
+    return accepted_versions(target, options, sni)
+
+
+def _summary(report: Report, results: list[AddressProbe]) -> str:
+    counts: dict[Status, int] = {}
+    for f in report.findings:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    hosts = len({r.host for r in results})
+    parts = [f"{len(results)} address{'es' if len(results) != 1 else ''} on {hosts} "
+             f"host{'s' if hosts != 1 else ''}"]
+    for status in (Status.ERROR, Status.FAIL, Status.WARN):
+        if counts.get(status):
+            parts.append(f"{counts[status]} {status.value}")
+    return ", ".join(parts)
+
+
+# ---- DANE, reverse DNS, MTA-STS -----------------------------------------------------------------
+
+
+def _judge_dane(result: AddressProbe, tlsa: dict[str, Any] | None) -> bool:
+    """Findings for DANE on one address; True when a usable record matched (RFC 7672)."""
+    from smtpcli.smtp.dane import DaneState, match_tlsa
+
+    if tlsa is None:
+        return False
+    if tlsa.get("error"):
+        result.add("dane.lookup-failed", Status.ERROR,
+                   f"TLSA lookup {tlsa['name']} failed: {tlsa['error']}")
+        return False
+    records = tlsa.get("parsed") or []
+    if not records:
+        result.add("dane.none", Status.INFO, f"no TLSA records at {tlsa['name']}")
+        return False
+    signed = bool(tlsa.get("authenticated"))
+    if not signed:
+        # RFC 7672 2.2: TLSA records not validated by DNSSEC are unusable.
+        result.add("dane.unsigned", Status.WARN,
+                   f"TLSA records at {tlsa['name']} are not DNSSEC-validated (no AD bit): "
+                   "senders ignore them", reference="RFC 7672 2.2")
+    if result.tls is None:
+        if result.completed:
+            result.add("dane.no-tls", Status.FAIL,
+                       "TLSA records published but no TLS: DANE senders will not deliver",
+                       reference="RFC 7672 2.2")
+        return False
+    match = match_tlsa(records, result.chain)
+    if match.state is DaneState.MATCH and any(m["usage"] == "DANE-TA" for m in match.matched) \
+            and not any(m["usage"] == "DANE-EE" for m in match.matched) \
+            and result.tls.hostname_match is False:
+        # RFC 7672 3.2.2: with DANE-TA the certificate must also match the MX name.
+        match.notes.append("DANE-TA matched but the certificate does not cover the MX name")
+        match.state = DaneState.MISMATCH
+    result.facts["dane"] = match.to_dict() | {"authenticated": signed}
+    if match.state is DaneState.MATCH:
+        result.add("dane.match", Status.OK if signed else Status.INFO,
+                   f"certificate matches TLSA ({match.matched[0]['record'][:40]}...)")
+        return signed and any(m["usage"] == "DANE-EE" for m in match.matched)
+    if match.state is DaneState.UNUSABLE:
+        result.add("dane.unusable", Status.WARN,
+                   "TLSA records present but none usable for SMTP (usages 0/1)",
+                   reference="RFC 7672 3.1.3")
+        return False
+    result.add("dane.mismatch", Status.FAIL if signed else Status.WARN,
+               "the certificate matches none of the TLSA records",
+               detail="; ".join(match.notes) or None, reference="RFC 7672 3")
+    return False
+
+
+def _judge_rdns(result: AddressProbe, rdns: Any) -> None:
+    result.facts["rdns"] = rdns.to_dict()
+    if rdns.state == "error":
+        result.add("dns.ptr-failed", Status.ERROR, f"reverse DNS of {result.address}: "
+                   f"{rdns.error}")
+    elif rdns.state == "missing":
+        result.add("dns.ptr-missing", Status.WARN, f"{result.address} has no PTR record",
+                   fix="publish a PTR record naming the MX host")
+    elif rdns.state == "mismatch":
+        result.add("dns.ptr-mismatch", Status.WARN,
+                   f"PTR {', '.join(rdns.names)} does not resolve back to {result.address}",
+                   reference="RFC 8499 (FCrDNS)")
+    else:
+        result.add("dns.ptr-ok", Status.OK, f"PTR {rdns.confirmed[0]} (forward-confirmed)")
+        if rdns.banner_match is False:
+            result.add("dns.ptr-banner-mismatch", Status.INFO,
+                       f"greeting names {rdns.banner_name}, PTR says {', '.join(rdns.names)}")
+
+
+async def _mta_sts(client: DnsClient, domain: str, opts: ProbeOptions) -> dict[str, Any]:
+    """The _mta-sts TXT record and the policy (checks.mtasts does the HTTPS fetch and parsing
+    through the configured resolver)."""
+    from smtpcli.checks.common import CheckOptions
+    from smtpcli.checks.mtasts import PolicyFetchError, fetch_policy, parse_policy
+
+    out: dict[str, Any] = {"domain": domain}
+    txt = await client.query(f"_mta-sts.{domain}", "TXT")
+    records = [t for t in txt.texts if t.lower().startswith("v=stsv1")]
+    if txt.failed:
+        out["state"], out["error"] = "error", f"TXT lookup failed: {txt.error}"
+        return out
+    if not records:
+        out["state"] = "none"
+        return out
+    out["txt"] = records
+    try:
+        body, meta = await fetch_policy(
+            client, domain, CheckOptions(cafile=opts.cafile, mta_sts_port=opts.mta_sts_port,
+                                         timeout=opts.timeout))
+    except PolicyFetchError as exc:
+        out["state"], out["error"] = "unreachable", str(exc)
+        return out
+    fields, problems = parse_policy(body)
+    out.update({"state": "policy", "policy": fields, "problems": problems, "fetch": meta})
+    return out
+
+
+def _judge_mta_sts(report: Report, mta: dict[str, Any], plans: list[HostPlan],
+                   results: list[AddressProbe]) -> None:
+    from smtpcli.checks.mtasts import mx_matches
+
+    report.facts["mta_sts"] = mta
+    state = mta.get("state")
+    if state == "none":
+        report.add("mta-sts.none", Status.INFO, f"{mta['domain']} publishes no MTA-STS policy")
+        return
+    if state == "error":
+        report.add("mta-sts.lookup-failed", Status.ERROR, mta["error"])
+        return
+    if state == "unreachable":
+        report.add("mta-sts.policy-unreachable", Status.FAIL,
+                   f"MTA-STS TXT published but the policy cannot be fetched: {mta['error']}",
+                   reference="RFC 8461 3.3")
+        return
+    policy = mta.get("policy") or {}
+    if mta.get("problems"):
+        report.add("mta-sts.syntax", Status.FAIL, "; ".join(mta["problems"]),
+                   reference="RFC 8461 3.2")
+    mode = str(policy.get("mode", "")).lower()
+    patterns = policy.get("mx") or []
+    enforce = mode == "enforce"
+    report.add("mta-sts.policy", Status.OK, f"policy mode {mode or '?'}, mx {', '.join(patterns)}")
+    for plan in plans:
+        if not any(mx_matches(plan.host, p) for p in patterns):
+            report.add("mta-sts.mx-not-covered",
+                       Status.FAIL if enforce else Status.WARN,
+                       f"MX {plan.host} matches no mx: pattern of the policy "
+                       f"({', '.join(patterns) or 'none'})",
+                       subject=plan.host, reference="RFC 8461 4.1")
+    if not enforce:
+        return
+    for r in results:
+        if not r.completed and r.tls is None:
+            continue
+        # RFC 8461 4.2: in enforce mode the MX must offer STARTTLS with a certificate that is
+        # trusted, unexpired and valid for the MX name.
+        problem = None
+        if r.tls is None:
+            problem = "no TLS"
+        elif not r.tls.verified:
+            problem = f"certificate not trusted ({r.tls.verify_error})"
+        elif r.tls.hostname_match is False:
+            problem = "certificate does not cover the MX name"
+        if problem:
+            report.add("mta-sts.cert-invalid", Status.FAIL,
+                       f"mode enforce, but {problem}: policy-following senders will not deliver",
+                       subject=r.subject, reference="RFC 8461 4.2")
+
+
+def run_probe(text: str, opts: ProbeOptions) -> tuple[Report, list[AddressProbe]]:
+    """Blocking entry point for the CLI."""
+    return asyncio.run(probe_async(text, opts))
