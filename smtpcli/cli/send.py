@@ -187,7 +187,7 @@ def command(ctx: click.Context, **o: Any) -> int:
     report, error = sendplan.execute(plan, listener=listener)
     if error is not None and isinstance(error, IncompleteError) and not o["json_mode"]:
         raise error  # exit 3: one clear line on stderr (the -v transcript is already out)
-    if error is not None:
+    if error is not None and o["json_mode"]:
         click.echo(f"smtpcli: {error.one_line()}", err=True)
     return finish(report, json_mode=o["json_mode"], facts_renderer=_facts_lines)
 

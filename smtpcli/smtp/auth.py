@@ -155,12 +155,12 @@ def authenticate(conn: SmtpConnection, mechanism: str, creds: Credentials) -> Re
                                     f"{reply.text[:60]!r}") from None
             reply = conn.command(_b64(_respond(mech, creds, challenge, step)))
             step += 1
-    if reply.code != 235:
-        raise SmtpReplyError(
-            f"authentication as {creds.user!r} with {mech} failed at {conn.where}: "
-            f"{reply.one_line()}",
-            code=reply.code if reply.code >= 400 else 535, reply=reply.text,
-        )
+        if reply.code != 235:
+            raise SmtpReplyError(
+                f"authentication as {creds.user!r} with {mech} failed at {conn.where}: "
+                f"{reply.one_line()}",
+                code=reply.code if reply.code >= 400 else 535, reply=reply.text,
+            )
     return reply
 
 

@@ -243,6 +243,7 @@ class SmtpConnection(smtplib.SMTP):
         with self.transcript.in_stage("starttls"):
             reply = self.command("STARTTLS")
             if reply.code != 220:
+                self.transcript.failed_stage = "starttls"
                 raise SmtpReplyError(
                     f"{self.where} refused STARTTLS: {reply.one_line()}", code=reply.code,
                     reply=reply.text,

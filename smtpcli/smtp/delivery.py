@@ -127,8 +127,11 @@ def _stop(conn: SmtpConnection, outcome: SendOutcome, stage: str, quit_after: st
     return False
 
 
-def _require(reply: Reply, what: str, conn: SmtpConnection, ok: tuple[int, ...]) -> None:
+def _require(
+    reply: Reply, what: str, conn: SmtpConnection, ok: tuple[int, ...], stage: str
+) -> None:
     if reply.code not in ok:
+        conn.transcript.failed_stage = stage
         raise SmtpReplyError(
             f"{conn.where} {what}: {reply.one_line()}", code=reply.code, reply=reply.text
         )
@@ -147,12 +150,12 @@ def _session(conn: SmtpConnection, req: SendRequest, outcome: SendOutcome) -> No
     banner = conn.open()
     assert banner is not None
     outcome.banner, outcome.tls = banner, conn.tls
-    _require(banner, "did not greet with 220", conn, (220,))
+    _require(banner, "did not greet with 220", conn, (220,), "banner")
     if _stop(conn, outcome, "banner", req.quit_after):
         return
     ehlo = conn.hello()
     outcome.ehlo, outcome.capabilities = ehlo, conn.capabilities()
-    _require(ehlo, "rejected EHLO and HELO", conn, (250,))
+    _require(ehlo, "rejected EHLO and HELO", conn, (250,), "ehlo")
     if _stop(conn, outcome, "ehlo", req.quit_after):
         return
     mode = conn.target.tls
@@ -169,7 +172,7 @@ def _session(conn: SmtpConnection, req: SendRequest, outcome: SendOutcome) -> No
             else:
                 ehlo = conn.hello()
                 outcome.ehlo, outcome.capabilities = ehlo, conn.capabilities()
-                _require(ehlo, "rejected EHLO after STARTTLS", conn, (250,))
+                _require(ehlo, "rejected EHLO after STARTTLS", conn, (250,), "ehlo")
         elif mode is TlsMode.STARTTLS:
             raise NotAdvertisedError(
                 f"{conn.where} does not offer STARTTLS",
