@@ -1,8 +1,8 @@
 """Short inline explanations of 4xx/5xx replies for the session (the ``explain`` data).
 
-The explainer in ``smtpcli.codes`` is imported lazily, only when a reply needs explaining. When it
-offers no usable entry point, the registry tables shipped with it (IANA basic and enhanced status
-codes) give a one-line meaning instead.
+The explainer in ``smtpcli.codes`` is reached lazily through ``smtpcli.smtp.explain_hook``, only
+when a reply needs explaining. When it has nothing to say, the registry tables shipped with it
+(IANA basic and enhanced status codes) give a one-line meaning instead.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import csv
 import functools
 import io
 import re
-from typing import Any
 
 from smtpcli.smtp.reply import Reply
 
@@ -38,27 +37,15 @@ def _tables() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _from_library(text: str) -> str | None:
-    """Ask smtpcli.codes' explainer for a one-line summary, if it has one."""
-    try:
-        import smtpcli.codes as codes
-    except ImportError:
+    """Ask the explain library (through the client core's hook) for a one-line summary."""
+    from smtpcli.smtp.explain_hook import explain_reply as hook_reply
+    from smtpcli.smtp.explain_hook import explain_summary
+
+    match = re.match(r"\s*([2-5]\d\d)\b[ -]?(.*)$", text)
+    if match is None:
         return None
-    for name in ("explain_short", "short_explanation", "explain_line", "explain"):
-        func: Any = getattr(codes, name, None)
-        if not callable(func):
-            continue
-        try:
-            result = func(text)
-        except Exception:  # the explainer is best-effort here; the table fallback follows
-            return None
-        if isinstance(result, str):
-            return result.strip() or None
-        for attr in ("short", "summary", "title", "meaning"):
-            value = getattr(result, attr, None)
-            if isinstance(value, str) and value:
-                return value
-        return None
-    return None
+    record = hook_reply(Reply(int(match.group(1)), (match.group(2),)))
+    return explain_summary(record)
 
 
 def explain_text(text: str) -> str | None:

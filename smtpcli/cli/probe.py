@@ -1,0 +1,119 @@
+"""``smtpcli probe TARGET``: a server, or every MX and address of a domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from smtpcli.cli.options import (
+    dns_options,
+    finish,
+    json_option,
+    junit_option,
+    strict_option,
+    timeout_option,
+)
+
+
+@click.command("probe")
+@click.argument("target")
+@click.option("--port", type=click.IntRange(1, 65535), metavar="PORT",
+              help="Port for every MX host (default 25, or the one in TARGET).")
+@click.option("--first-only", is_flag=True, help="Probe only the first MX host's first address.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Addresses probed at the same time.")
+@click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
+              help="Trust this CA (PEM) in addition to the system store (also for MTA-STS).")
+@click.option("--ehlo", "ehlo_name", metavar="NAME", help="Name to send with EHLO.")
+@click.option("--cert-days", type=click.IntRange(0, 3650), default=14, show_default=True,
+              help="Warn when the certificate expires within N days.")
+@click.option("--expect-capability", "expect", multiple=True, metavar="NAME",
+              help="Fail unless the server advertises NAME (repeatable), e.g. PIPELINING.")
+@click.option("--save-cert", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write the peer's certificate chain (first address with TLS) as PEM.")
+@click.option("--no-tls-versions", is_flag=True, help="Skip the accepted-TLS-versions test.")
+@click.option("--no-vrfy", is_flag=True, help="Do not try VRFY/EXPN.")
+@click.option("--mta-sts-port", type=click.IntRange(1, 65535), default=443, hidden=True)
+@click.option("-4", "ipv4", is_flag=True, help="IPv4 addresses only.")
+@click.option("-6", "ipv6", is_flag=True, help="IPv6 addresses only.")
+@timeout_option(10.0, "each network step")
+@dns_options
+@strict_option
+@junit_option
+@json_option
+def command(
+    target: str, port: int | None, first_only: bool, concurrency: int, cafile: str | None,
+    ehlo_name: str | None, cert_days: int, expect: tuple[str, ...], save_cert: str | None,
+    no_tls_versions: bool, no_vrfy: bool, mta_sts_port: int, ipv4: bool, ipv6: bool,
+    timeout: float, nameservers: tuple[str, ...], dns_retries: int, strict: bool,
+    junit_path: str | None, json_mode: bool,
+) -> int:
+    """Probe TARGET: host[:port], [v6]:port, smtp(s):// URL, or a domain (every MX, every
+    address, concurrently).
+
+    \b
+    Examples:
+      smtpcli probe example.org
+      smtpcli probe mx1.example.org:25 --cert-days 30 --junit probe.xml
+      smtpcli probe example.org --expect-capability PIPELINING --strict --json
+    """
+    from smtpcli.dnsq.resolver import ResolverConfig
+    from smtpcli.errors import UsageError
+    from smtpcli.smtp.probe import ProbeOptions, run_probe
+
+    if ipv4 and ipv6:
+        raise UsageError("-4 and -6 exclude each other")
+    opts = ProbeOptions(
+        port=port, timeout=timeout, cafile=cafile, ehlo_name=ehlo_name, first_only=first_only,
+        concurrency=concurrency, cert_days=cert_days,
+        expect_capabilities=tuple(e.upper() for e in expect),
+        tls_versions=not no_tls_versions, vrfy=not no_vrfy, mta_sts_port=mta_sts_port,
+        family=4 if ipv4 else 6 if ipv6 else 0,
+        resolver=ResolverConfig.from_options(nameservers, timeout, dns_retries),
+    )
+    report, results = run_probe(target, opts)
+    if save_cert:
+        chain = next((r.chain for r in results if r.chain), None)
+        if chain is None:
+            raise UsageError(f"--save-cert {save_cert}: no server presented a certificate")
+        _write_pem(save_cert, chain)
+        report.facts["saved_cert"] = save_cert
+    return finish(report, json_mode=json_mode, strict=strict, junit_path=junit_path,
+                  facts_renderer=_facts_lines)
+
+
+def _write_pem(path: str, chain: list[bytes]) -> None:
+    import ssl
+
+    from smtpcli.errors import UsageError
+
+    try:
+        with open(path, "w", encoding="ascii") as fh:
+            fh.write("".join(ssl.DER_cert_to_PEM_cert(der) for der in chain))
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _facts_lines(report: Any, paint: Any) -> Iterable[str]:
+    """Per address: greeting, timings, TLS and the capabilities, before the findings."""
+    for host in report.facts.get("hosts", []):
+        addr = host.get("address", "?")
+        shown = f"[{addr}]" if ":" in addr else addr
+        yield paint(f"{host.get('host')} {shown}:{host.get('port')}", "bold")
+        if "connect_ms" in host:
+            yield (f"  connect {host.get('connect_ms')} ms, greeting after "
+                   f"{host.get('banner_delay_ms')} ms: {(host.get('banner') or '').splitlines()[0:1]}")
+        tls = host.get("tls")
+        if tls:
+            yield f"  TLS {tls.get('protocol')} {tls.get('cipher')}, verified={tls.get('verified')}"
+            chain = tls.get("chain") or []
+            if chain:
+                yield f"  certificate {chain[0]['subject']} until {chain[0]['not_after'][:10]}"
+        caps = host.get("capabilities")
+        if caps:
+            yield f"  EHLO: {' '.join(sorted(caps))}"
+        versions = host.get("tls_versions")
+        if versions:
+            yield "  TLS versions: " + ", ".join(f"{v['version']} {v['state']}" for v in versions)
