@@ -109,7 +109,7 @@ def first_sentence(text: str) -> str:
         head, sep, _ = text.partition(stop)
         if sep and len(head) > 20:
             return head + "."
-    return text
+    return text if not text or text.endswith(".") else text + "."
 
 
 _LEADS = re.compile(
@@ -123,8 +123,8 @@ def _plain(sentence: str) -> str:
     rest = _LEADS.sub("", sentence)
     if rest is sentence or not rest:
         return sentence
-    if rest.startswith("reception"):
-        rest = "the " + rest
+    if rest.startswith("reception"):  # X.6.7 reads badly without its lead
+        return sentence
     return rest[0].upper() + rest[1:]
 
 
