@@ -14,8 +14,7 @@ DEFAULT_DNSBL: tuple[str, ...] = ("zen.spamhaus.org", "bl.spamcop.net", "b.barra
 #: Selectors probed when none is given (RFC 6376 3.1 leaves naming to the signer).
 COMMON_DKIM_SELECTORS: tuple[str, ...] = (
     "default", "dkim", "mail", "google", "selector1", "selector2", "k1", "k2", "k3", "s1", "s2",
-    "mandrill", "mxvault", "smtp", "email", "key1", "key2", "sig1", "dkim1", "fm1", "fm2",
-    "protonmail", "mailjet", "everlytickey1", "zoho", "amazonses", "sendgrid", "m1",
+    "mandrill", "smtp", "key1", "mxvault", "sig1",
 )
 
 

@@ -174,7 +174,6 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
 
     from smtpcli.checks.common import DEFAULT_DNSBL, CheckOptions
     from smtpcli.checks.domain import FAMILIES, worst_exit
-    from smtpcli.dnsq.client import DnsClient
     from smtpcli.dnsq.resolver import ResolverConfig
 
     config = ResolverConfig.from_options(nameservers, timeout, dns_retries)
@@ -209,12 +208,20 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
     )
     families = tuple(only) or FAMILIES
 
-    def make_client() -> DnsClient:
-        if zone is not None:
-            from smtpcli.dnsq.zonefile import ZoneDnsClient
+    shared: list[DnsClient] = []
 
-            return ZoneDnsClient(zone, config, offline=offline)
-        return DnsClient(config)
+    def make_client() -> DnsClient:
+        # One client (one cache) per run: domains sharing MX hosts or SPF includes ask once.
+        if not shared:
+            if zone is not None:
+                from smtpcli.dnsq.zonefile import ZoneDnsClient
+
+                shared.append(ZoneDnsClient(zone, config, offline=offline))
+            else:
+                from smtpcli.dnsq.limited import LimitedDnsClient
+
+                shared.append(LimitedDnsClient(config))
+        return shared[0]
 
     # A whole domain may chain several dependent lookups (SPF includes, MX -> A -> PTR -> A);
     # bound it so nothing hangs far past --timeout.

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smtpcli.dnsq.client import DnsClient, Lookup, LookupState, txt_string
+from smtpcli.dnsq.client import Lookup, LookupState, txt_string
+from smtpcli.dnsq.limited import LimitedDnsClient
 from smtpcli.dnsq.resolver import ResolverConfig
 from smtpcli.errors import UsageError
 
@@ -35,7 +36,7 @@ def load_zone_file(path: str | Path, origin: str | None = None) -> dns.zone.Zone
         raise UsageError(f"zone file {path} does not parse: {exc}") from None
 
 
-class ZoneDnsClient(DnsClient):
+class ZoneDnsClient(LimitedDnsClient):
     """Answers from a zone for names inside it; elsewhere asks DNS unless `offline`."""
 
     def __init__(self, zone: dns.zone.Zone, config: ResolverConfig | None = None,
