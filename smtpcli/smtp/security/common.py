@@ -33,8 +33,9 @@ class SecurityOptions:
     mail_from: str = "smtpcli-probe@example.net"
     smuggling_rcpt: str | None = None  # default: postmaster@<user domain>
     smuggling_sequences: tuple[str, ...] | None = None  # names from SEQUENCES; None = all
-    # end-to-end confirmation: a callable returning how many messages the recipient stored
-    confirm: Callable[[], int] | None = None
+    # End-to-end confirmation: given a probe's unique tag, how many stored messages carry it
+    # (see smuggling.maildir_counter / serve's message list).
+    confirm: Callable[[str], int] | None = None
 
     @property
     def quiet(self) -> float:
