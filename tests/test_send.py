@@ -11,7 +11,7 @@ import pytest
 
 from smtpcli.cli import main as main_module
 from smtpcli.cli.state import STATE
-from tests.servers.bdat_server import bdat_server  # noqa: F401  (fixture)
+from tests.servers.bdat_server import bdat_server  # noqa: F401,F811  (fixture)
 
 PASSWORD = "pa55-Wörd!x"
 TOKEN = "ya29.tok-ABCDEFxyz0123456789"
@@ -265,7 +265,7 @@ def test_rfc2047_subject_without_smtputf8(run, smtp_server) -> None:
     assert "SMTPUTF8" not in server.messages[0].mail_options
 
 
-def test_pipelining_dsn_and_queue_id(run, bdat_server) -> None:
+def test_pipelining_dsn_and_queue_id(run, bdat_server) -> None:  # noqa: F811
     server = bdat_server().start()
     code, out, err = run("-s", f"127.0.0.1:{server.port}", "--tls", "none", *BASE,
                          "-t", "carol@example.test", "--dsn-notify", "success,failure",
@@ -289,7 +289,7 @@ def test_dsn_not_advertised_is_clear(run, smtp_server) -> None:
     assert server.messages == []
 
 
-def test_bdat_chunks_byte_for_byte(run, bdat_server, tmp_path) -> None:
+def test_bdat_chunks_byte_for_byte(run, bdat_server, tmp_path) -> None:  # noqa: F811
     server = bdat_server().start()
     eml = tmp_path / "m.eml"
     raw = b"From: alice@example.test\nTo: bob@example.test\nSubject: bdat\n\n.dot\nbody \xc3\xa9\n"

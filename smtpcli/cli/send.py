@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from smtpcli.cli.options import dns_options, finish, json_option, timeout_option
-from smtpcli.errors import IncompleteError, UsageError
+from smtpcli.errors import SmtpReplyError, UsageError
 from smtpcli.results import Report
 
 QUIT_STAGES = ("connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt")
@@ -185,8 +185,8 @@ def command(ctx: click.Context, **o: Any) -> int:
         return _dry_run(plan, o["json_mode"])
     listener = _live_printer() if o["verbose"] else None
     report, error = sendplan.execute(plan, listener=listener)
-    if error is not None and isinstance(error, IncompleteError) and not o["json_mode"]:
-        raise error  # exit 3: one clear line on stderr (the -v transcript is already out)
+    if error is not None and not isinstance(error, SmtpReplyError) and not o["json_mode"]:
+        raise error  # one clear line on stderr (the -v transcript is already out)
     if error is not None and o["json_mode"]:
         click.echo(f"smtpcli: {error.one_line()}", err=True)
     return finish(report, json_mode=o["json_mode"], facts_renderer=_facts_lines)

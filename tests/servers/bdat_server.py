@@ -135,7 +135,7 @@ class BdatServer:
                 else:
                     say("502 5.5.2 Error: command not recognized")
                 await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
             writer.close()
