@@ -7,10 +7,6 @@ secret in the transcript, so it shows as ``[redacted]`` unless --show-secrets.
 from __future__ import annotations
 
 import base64
-import hmac
-import os
-import shlex
-import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -113,6 +109,8 @@ def _respond(mech: str, creds: Credentials, challenge: bytes, step: int) -> str:
         return creds.user if step == 0 else (creds.password or "")
     if mech == "CRAM-MD5":
         # RFC 2195 2: user SP hex(HMAC-MD5(password, challenge)).
+        import hmac
+
         digest = hmac.new((creds.password or "").encode(), challenge, "md5").hexdigest()
         return f"{creds.user} {digest}"
     if mech == "XOAUTH2":
@@ -178,6 +176,10 @@ def read_secret_file(path: str, what: str) -> str:
 
 def token_from_command(command: str, timeout: float = 30.0) -> str:
     """Run ``command`` (no shell) and use its first output line as the bearer token."""
+    import os
+    import shlex
+    import subprocess
+
     try:
         argv = shlex.split(command)
     except ValueError as exc:

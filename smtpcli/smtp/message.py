@@ -9,7 +9,6 @@ they pass servers without 8BITMIME.
 
 from __future__ import annotations
 
-import mimetypes
 import os
 import re
 import socket
@@ -179,6 +178,8 @@ def _charset(text: str, wanted: str) -> str:
 
 
 def _attach(msg: EmailMessage, path: str, *, inline: bool) -> None:
+    import mimetypes
+
     data = _read(path, "inline image" if inline else "attachment")
     ctype, encoding = mimetypes.guess_type(path)
     if ctype is None or encoding is not None:

@@ -120,7 +120,11 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
     sni = None if _is_ip(host) else host
     options = ConnectOptions(
         timeout=opts.timeout, ehlo_name=opts.ehlo_name,
-        tls=TlsOptions(verify=False, cafile=opts.cafile, sni=sni), with_chain=True,
+        tls=TlsOptions(verify=False, cafile=opts.cafile, sni=sni),
+        # Certificate facts are built here from the raw chain; trust is OpenSSL's verdict from a
+        # side connection (see probe_async), which is both cheaper than re-verifying in Python
+        # against the whole system store per address and what real senders do.
+        with_chain=False,
     )
     target = Target(host, port, TlsMode.IMPLICIT if implicit else TlsMode.NONE, (address,))
     conn = SmtpConnection(target, options)
@@ -205,10 +209,18 @@ def _try(conn: Any, line: str) -> dict[str, Any]:
 
 
 def _tls_facts(result: AddressProbe, conn: Any) -> None:
-    result.tls = conn.tls
+    from smtpcli.smtp.tlsinfo import cert_info, hostname_matches
+
+    tls = conn.tls
+    result.tls = tls
     result.chain = _chain_der(conn.sock)
-    if conn.tls is not None:
-        result.facts["tls"] = conn.tls.to_dict()
+    if tls is None:
+        return
+    tls.chain = [cert_info(der) for der in result.chain]
+    tls.hostname_match = hostname_matches(tls.chain[0].sans, result.host) if tls.chain else None
+    # Until the verifying side connection reports, trust is unknown.
+    tls.verified, tls.verify_error, tls.verification = None, None, "pending"
+    result.facts["tls"] = tls.to_dict()
 
 
 def _is_ip(text: str) -> bool:
@@ -298,7 +310,10 @@ def _judge_certificate(result: AddressProbe, tls: Any, opts: ProbeOptions,
         result.add("tls.cert-expiring", Status.WARN,
                    f"certificate expires in {days_left} days ({leaf.not_after[:10]})",
                    fix="renew the certificate")
-    if not tls.verified:
+    if tls.verified is None:
+        result.add("tls.cert-unverified", Status.ERROR, f"certificate trust unknown: "
+                   f"{tls.verify_error}")
+    elif not tls.verified:
         result.add("tls.cert-untrusted", soft,
                    f"certificate not trusted: {tls.verify_error}",
                    detail="trusted via DANE instead" if trust_from_dane else None,
@@ -400,6 +415,10 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     limit = asyncio.Semaphore(max(1, opts.concurrency))
 
     async def one(host: str, address: str) -> tuple[AddressProbe, list[Any] | None, Any]:
+        from smtpcli.smtp.rdns import reverse_dns
+
+        # Reverse DNS does not need the conversation: ask while the greeting is awaited.
+        rdns_task = asyncio.create_task(reverse_dns(client, address))
         async with limit:
             # The side connections (OpenSSL's verdict on the chain, one handshake per TLS
             # version) run next to the main conversation, so an address costs one greeting delay.
@@ -411,17 +430,23 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
             result = await asyncio.to_thread(probe_address, host, address, port, implicit, opts)
             verdict = await verify_task
             versions = await versions_task
-        if result.tls is not None and verdict and verdict[0].state in ("accepted", "refused"):
-            result.tls.verified = verdict[0].state == "accepted"
-            result.tls.verify_error = None if result.tls.verified else verdict[0].detail
-            result.tls.verification = "openssl"
-            result.facts["tls"] = result.tls.to_dict()
-        from smtpcli.smtp.rdns import reverse_dns
-
-        rdns = await reverse_dns(client, address, result.banner_name)
+        if result.tls is not None:
+            _apply_verdict(result, verdict[0] if verdict else None)
+        rdns = await rdns_task
+        rdns.set_banner_name(result.banner_name)
         return result, versions or None, rdns
 
-    jobs = [one(p.host, a) for p in plans for a in p.addresses]
+    # Three blocking jobs per address (conversation, verification, TLS versions) run at once;
+    # asyncio's default executor (CPU count + 4 threads) would queue them and serialise hosts.
+    from concurrent.futures import ThreadPoolExecutor
+
+    n_addresses = sum(len(p.addresses) for p in plans)
+    workers = max(4, 3 * min(max(1, opts.concurrency), max(1, n_addresses)))
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers))
+    jobs = [asyncio.ensure_future(one(p.host, a)) for p in plans for a in p.addresses]
+    if jobs:
+        await asyncio.sleep(0)  # let the jobs start their connections first
+        _warm_imports()
     dane = opts.dane and not _is_ip(target.host)
     tlsa_jobs = [_tlsa(client, p.host, port) for p in plans] if dane else []
     mta_job = _mta_sts(client, domain, opts) if (domain and opts.mta_sts) else None
@@ -452,6 +477,28 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     report.facts["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
     report.summary = _summary(report, results)
     return report, results
+
+
+def _warm_imports() -> None:
+    """Import what the TLS step needs while the threads wait for greetings: done in one thread
+    up front, instead of every thread queueing on the import lock after its handshake."""
+    import cryptography.x509  # noqa: F401
+
+    import smtpcli.smtp.tlsinfo  # noqa: F401
+
+
+def _apply_verdict(result: AddressProbe, verdict: Any) -> None:
+    """OpenSSL's chain verification from the side connection becomes the TLS facts' verdict."""
+    tls = result.tls
+    if verdict is not None and verdict.state in ("accepted", "refused"):
+        tls.verified = verdict.state == "accepted"
+        tls.verify_error = None if tls.verified else verdict.detail
+        tls.verification = "openssl"
+    else:
+        tls.verified = None
+        tls.verify_error = "could not verify: " + (verdict.detail if verdict else "no result")
+        tls.verification = "failed"
+    result.facts["tls"] = tls.to_dict()
 
 
 def _side(kind: str, host: str, address: str, port: int, implicit: bool,

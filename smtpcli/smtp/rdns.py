@@ -26,6 +26,12 @@ class ReverseDns:
     banner_match: bool | None = None
     error: str | None = None
 
+    def set_banner_name(self, name: str | None) -> None:
+        """Compare the greeting's host name with the PTR names (once the greeting is known)."""
+        self.banner_name = name
+        self.banner_match = None if name is None or self.state == "error" else (
+            name.lower().rstrip(".") in self.names)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "address": self.address, "state": self.state, "ptr": self.names,
@@ -80,6 +86,5 @@ async def reverse_dns(client: DnsClient, address: str, banner_name: str | None =
         result.state, result.error = "error", "forward lookup failed: " + "; ".join(failures)
     else:
         result.state = "mismatch"
-    if banner_name is not None:
-        result.banner_match = banner_name.lower().rstrip(".") in result.names
+    result.set_banner_name(banner_name)
     return result

@@ -108,20 +108,20 @@ class TransactionResult:
         }
 
 
-_QUEUE_ID = [
-    re.compile(r"queued as ([A-Za-z0-9._\-]+)", re.I),         # Postfix, Exchange-ish
-    re.compile(r"\bid=([A-Za-z0-9._\-]+)", re.I),              # Exim
-    re.compile(r"\bOK\s+(\d+ [A-Za-z0-9._\-]+) - gsmtp", re.I),  # Gmail
-    re.compile(r"Message accepted for delivery.*?<?([A-Za-z0-9._\-]+@[^>\s]+)>?", re.I),
-    re.compile(r"\b(?:Ok|queued|accepted)[:\s]+([A-Za-z0-9]{8,}[A-Za-z0-9._\-]*)\s*$", re.I),
+_QUEUE_ID_PATTERNS = [
+    r"queued as ([A-Za-z0-9._\-]+)",                  # Postfix, Exchange-ish
+    r"\bid=([A-Za-z0-9._\-]+)",                       # Exim
+    r"\bOK\s+(\d+ [A-Za-z0-9._\-]+) - gsmtp",           # Gmail
+    r"Message accepted for delivery.*?<?([A-Za-z0-9._\-]+@[^>\s]+)>?",
+    r"\b(?:Ok|queued|accepted)[:\s]+([A-Za-z0-9]{8,}[A-Za-z0-9._\-]*)\s*$",
 ]
 
 
 def queue_id(reply: Reply) -> str | None:
     """The server's queue id from the final 250 (formats of the common MTAs), if any."""
     text = " ".join(reply.lines)
-    for pattern in _QUEUE_ID:
-        m = pattern.search(text)
+    for pattern in _QUEUE_ID_PATTERNS:
+        m = re.search(pattern, text, re.I)  # re caches compiled patterns; compiled when needed
         if m:
             return m.group(1)
     return None
