@@ -157,3 +157,14 @@ def test_console_script_reads_stdin_and_file() -> None:
     proc = subprocess.run([str(exe), "explain", str(DATA / "gmail-dsn-2rcpt.eml")],
                           capture_output=True, text=True, env=env, timeout=30)
     assert proc.returncode == 0 and "ghost@example.com" in proc.stdout
+
+
+def test_file_arguments(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "550").write_text("452 4.2.2 over quota")
+    assert json.loads(run("explain", "--json", "550")[1])["facts"]["code"] == 550
+    code, _, err = run("explain", "missing-bounce.eml")
+    assert code == 2 and "no such file: missing-bounce.eml" in err
+    (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 4)
+    assert run("explain", str(tmp_path / "binary.bin"))[0] == 2
+    assert run("explain", str(tmp_path))[0] == 2  # a directory is not a reply

@@ -7,6 +7,7 @@ Imports nothing heavy: this command must start about as fast as `swaks --version
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -18,6 +19,8 @@ from smtpcli.errors import ExitCode, UsageError
 from smtpcli.render.style import Painter
 from smtpcli.results import Report, Status
 
+# A bare code is never read as a file name, even if such a file exists.
+_CODE_ONLY = re.compile(r"^\s*#?(?:[2-5]\d\d|[245]\.\d{1,3}\.\d{1,3})\s*$")
 _STATUS = {"success": Status.OK, "intermediate": Status.OK, "transient": Status.WARN,
            "permanent": Status.FAIL}
 
@@ -38,12 +41,18 @@ def _read_input(inputs: tuple[str, ...]) -> str:
                          hint="give a code (550, 5.7.26), a reply line, a bounce file, or '-'")
     if inputs == ("-",):
         return sys.stdin.read()
-    if len(inputs) == 1 and os.path.isfile(inputs[0]):
-        try:
-            with open(inputs[0], "rb") as fh:
-                return fh.read().decode("utf-8", "replace")
-        except OSError as exc:
-            raise UsageError(f"cannot read {inputs[0]}: {exc.strerror}") from exc
+    if len(inputs) == 1 and not _CODE_ONLY.match(inputs[0]):
+        path = inputs[0]
+        if os.path.isfile(path):
+            try:
+                with open(path, "rb") as fh:
+                    return fh.read().decode("utf-8", "replace")
+            except OSError as exc:
+                raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+        if os.path.isdir(path):
+            raise UsageError(f"{path} is a directory, not a reply or bounce file")
+        if os.sep in path or path.lower().endswith((".eml", ".msg", ".txt", ".dsn")):
+            raise UsageError(f"no such file: {path}")
     return " ".join(inputs)
 
 
