@@ -3,17 +3,23 @@
 pyspf calls the module-level ``spf.DNSLookup(name, qtype, strict, timeout)``. We install, once, a
 dispatcher that answers through the DnsClient bound to the calling thread (pyspf runs in a worker
 thread; the DnsClient's event loop answers), and falls back to pyspf's own function for threads
-that bound none. Concurrent checks of many domains each bind their own client.
+that bound none. Concurrent checks of many domains each bind their own client; blocking
+callers (``inspect``) bind a resolver with ``pyspf_resolver(config)`` instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from smtpcli.dnsq.client import DnsClient, LookupState
+from smtpcli.dnsq.resolver import ResolverConfig, make_resolver
+
+if TYPE_CHECKING:
+    import dns.resolver
 
 _local = threading.local()
 _install_lock = threading.Lock()
@@ -21,18 +27,40 @@ _original: Callable[..., Any] | None = None
 
 
 def _dispatch(name: str, qtype: str, *args: Any, **kwargs: Any) -> list[Any]:
-    bound: tuple[DnsClient, asyncio.AbstractEventLoop] | None = getattr(_local, "bound", None)
+    bound = getattr(_local, "bound", None)
     if bound is None:
         assert _original is not None
         return list(_original(name, qtype, *args, **kwargs))
-    client, loop = bound
     import spf
 
-    lookup = asyncio.run_coroutine_threadsafe(client.query(name, qtype), loop).result()
-    if lookup.state is LookupState.ERROR:
-        raise spf.TempError(f"DNS {lookup.error}")
+    if isinstance(bound, tuple):
+        client, loop = bound
+        lookup = asyncio.run_coroutine_threadsafe(client.query(name, qtype), loop).result()
+        if lookup.state is LookupState.ERROR:
+            raise spf.TempError(f"DNS {name}/{qtype}: {lookup.error}")
+        return _as_pyspf(name, qtype, lookup.records)
+    return _ask_sync(bound, name, qtype)
+
+
+def _ask_sync(resolver: dns.resolver.Resolver, name: str, qtype: str) -> list[Any]:
+    import dns.exception
+    import dns.resolver
+    import spf
+
+    try:
+        answer = resolver.resolve(name, qtype, raise_on_no_answer=False)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.exception.DNSException as exc:
+        # Timeouts, SERVFAIL, garbage: temperror (RFC 7208 2.6.6), never "no record".
+        raise spf.TempError(f"DNS {name}/{qtype}: {exc or type(exc).__name__}") from exc
+    return _as_pyspf(name, qtype, list(answer.rrset or ()))
+
+
+def _as_pyspf(name: str, qtype: str, records: list[Any]) -> list[Any]:
+    """dnspython rdata -> the ((name, type), value) tuples pyspf's DNSLookup returns."""
     out: list[Any] = []
-    for rdata in lookup.records:
+    for rdata in records:
         if qtype in ("A", "AAAA"):
             out.append(((name, qtype), rdata.address))
         elif qtype == "MX":
@@ -42,6 +70,17 @@ def _dispatch(name: str, qtype: str, *args: Any, **kwargs: Any) -> list[Any]:
         elif qtype in ("TXT", "SPF"):
             out.append(((name, qtype), rdata.strings))
     return out
+
+
+@contextmanager
+def pyspf_resolver(config: ResolverConfig) -> Iterator[None]:
+    """In this thread, answer pyspf's DNS through a blocking resolver made from ``config``."""
+    install()
+    _local.bound = make_resolver(config)
+    try:
+        yield
+    finally:
+        _local.bound = None
 
 
 def install() -> None:

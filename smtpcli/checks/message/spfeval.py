@@ -1,23 +1,19 @@
 """SPF (RFC 7208) for the IP a message entered from and its envelope sender, with pyspf.
 
-pyspf asks DNS through its module-level ``DNSLookup`` function; for the duration of one check it
-is replaced (under a lock) by one that asks the configured resolver, so ``--nameserver`` is
-honoured and a failed lookup becomes pyspf's ``temperror``.
+pyspf's DNS goes through smtpcli.dnsq.pyspf_bridge, bound to the configured resolver, so
+``--nameserver`` is honoured and a failed lookup becomes pyspf's ``temperror``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpcli.dnsq.resolver import ResolverConfig, make_resolver
+from smtpcli.dnsq.pyspf_bridge import pyspf_resolver
+from smtpcli.dnsq.resolver import ResolverConfig
 from smtpcli.results import Finding, Status
 
 REF = "RFC 7208"
-_LOCK = threading.Lock()
 
 
 @dataclass
@@ -33,52 +29,6 @@ class SpfOutcome:
     def to_dict(self) -> dict[str, Any]:
         return {"result": self.result, "ip": self.ip, "sender": self.sender, "helo": self.helo,
                 "domain": self.domain, "explanation": self.explanation}
-
-
-def _lookup_factory(config: ResolverConfig) -> Any:
-    import dns.exception
-    import dns.resolver
-    import spf
-
-    resolver = make_resolver(config)
-
-    def lookup(name: str, qtype: str, strict: Any = True, timeout: float = 20) -> list[Any]:
-        out: list[Any] = []
-        try:
-            answer = resolver.resolve(name, qtype, raise_on_no_answer=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return out
-        except dns.exception.DNSException as exc:
-            # Timeouts, SERVFAIL, garbage: temperror (RFC 7208 2.6.6), never "no record".
-            raise spf.TempError(f"DNS {name}/{qtype}: {exc or type(exc).__name__}") from exc
-        if answer.rrset is None:
-            return out
-        for rdata in answer.rrset:
-            if qtype in ("A", "AAAA"):
-                out.append(((name, qtype), rdata.address))
-            elif qtype == "MX":
-                out.append(((name, qtype), (rdata.preference, rdata.exchange)))
-            elif qtype == "PTR":
-                out.append(((name, qtype), rdata.target.to_text(True)))
-            elif qtype in ("TXT", "SPF"):
-                out.append(((name, qtype), rdata.strings))
-        return out
-
-    return lookup
-
-
-@contextmanager
-def resolver_for_pyspf(config: ResolverConfig) -> Iterator[None]:
-    """Route pyspf's DNS through ``config`` while the block runs."""
-    import spf
-
-    with _LOCK:
-        saved = spf.DNSLookup
-        spf.DNSLookup = _lookup_factory(config)
-        try:
-            yield
-        finally:
-            spf.DNSLookup = saved
 
 
 def evaluate_spf(
@@ -110,7 +60,7 @@ def evaluate_spf(
                                     fix="give it with --sender"))
         return out
     try:
-        with resolver_for_pyspf(config):
+        with pyspf_resolver(config):
             query = spf.query(i=ip, s=sender or "", h=helo or domain,
                               timeout=config.timeout, querytime=config.timeout * 4)
             result, _code, explanation = query.check()
