@@ -417,24 +417,25 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     async def one(host: str, address: str) -> tuple[AddressProbe, list[Any] | None, Any]:
         from smtpcli.smtp.rdns import reverse_dns
 
-        # Reverse DNS does not need the conversation: ask while the greeting is awaited.
-        rdns_task = asyncio.create_task(reverse_dns(client, address))
+        loop = asyncio.get_running_loop()
         async with limit:
-            # The side connections (OpenSSL's verdict on the chain, one handshake per TLS
-            # version) run next to the main conversation, so an address costs one greeting delay.
-            verify_task = asyncio.create_task(
-                asyncio.to_thread(_side, "verify", host, address, port, implicit, opts))
-            versions_task = asyncio.create_task(asyncio.to_thread(
-                _side, "versions" if opts.tls_versions else "none", host, address, port,
-                implicit, opts))
-            result = await asyncio.to_thread(probe_address, host, address, port, implicit, opts)
-            verdict = await verify_task
-            versions = await versions_task
+            # run_in_executor submits at once, before the loop does anything slow (the first DNS
+            # question imports dnspython). The side connections (OpenSSL's verdict on the chain,
+            # one handshake per TLS version) run next to the main conversation, so an address
+            # costs about one greeting delay.
+            main = loop.run_in_executor(None, probe_address, host, address, port, implicit, opts)
+            verify = loop.run_in_executor(None, _side, "verify", host, address, port, implicit,
+                                          opts)
+            versions = loop.run_in_executor(None, _side,
+                                            "versions" if opts.tls_versions else "none", host,
+                                            address, port, implicit, opts)
+            # Reverse DNS does not need the conversation: ask while the greeting is awaited.
+            rdns = await reverse_dns(client, address)
+            result, verdict, tried = await asyncio.gather(main, verify, versions)
         if result.tls is not None:
             _apply_verdict(result, verdict[0] if verdict else None)
-        rdns = await rdns_task
         rdns.set_banner_name(result.banner_name)
-        return result, versions or None, rdns
+        return result, tried or None, rdns
 
     # Three blocking jobs per address (conversation, verification, TLS versions) run at once;
     # asyncio's default executor (CPU count + 4 threads) would queue them and serialise hosts.
@@ -444,9 +445,6 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     workers = max(4, 3 * min(max(1, opts.concurrency), max(1, n_addresses)))
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers))
     jobs = [asyncio.ensure_future(one(p.host, a)) for p in plans for a in p.addresses]
-    if jobs:
-        await asyncio.sleep(0)  # let the jobs start their connections first
-        _warm_imports()
     dane = opts.dane and not _is_ip(target.host)
     tlsa_jobs = [_tlsa(client, p.host, port) for p in plans] if dane else []
     mta_job = _mta_sts(client, domain, opts) if (domain and opts.mta_sts) else None
@@ -477,14 +475,6 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     report.facts["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
     report.summary = _summary(report, results)
     return report, results
-
-
-def _warm_imports() -> None:
-    """Import what the TLS step needs while the threads wait for greetings: done in one thread
-    up front, instead of every thread queueing on the import lock after its handshake."""
-    import cryptography.x509  # noqa: F401
-
-    import smtpcli.smtp.tlsinfo  # noqa: F401
 
 
 def _apply_verdict(result: AddressProbe, verdict: Any) -> None:
