@@ -86,6 +86,13 @@ def test_history_filter_never_keeps_auth() -> None:
     assert not history_allowed("   ")
 
 
+def test_explain_text_falls_back_to_the_registry_tables() -> None:
+    from smtpcli.session.explain import explain_text
+
+    text = explain_text(".explain 5.1.1".split(" ", 1)[1]) or ""
+    assert "5.1.1" in text and "mailbox" in text.lower()
+
+
 def test_reply_helpers() -> None:
     assert parse_reply_line("250-SIZE 10") == (250, True, "SIZE 10")
     assert parse_reply_line("hello") is None
@@ -145,7 +152,8 @@ def test_engine_explains_rejections_and_reports_connection_loss(scripted_peer) -
     session.handle("MAIL FROM:<a@b.test>")
     assert session.last_reply.code == 550
     explained = [o for o in out if o.kind == "explain"]
-    assert explained and "5.7.1" in explained[0].text
+    assert explained and explained[0].code == 550
+    assert "relay" in explained[0].text.lower() or "5.7.1" in explained[0].text
     session.handle("NOOP")
     assert any("connection lost" in o.text for o in out if o.kind == "error")
     assert not session.state.connected and session.last_error is not None
@@ -199,3 +207,45 @@ def test_scripted_connect_failure_exits_3(scripted_peer) -> None:  # type: ignor
     result = _run(["session", f"127.0.0.1:{port}", "--timeout", "3"], "NOOP\n")
     assert result.returncode == 3
     assert "cannot connect" in result.stderr
+
+
+# ---- the REPL itself, driven through prompt_toolkit's pipe input ----------------------------
+
+
+def test_repl_end_to_end_with_history(smtp_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from smtpcli.session.repl import run_repl
+
+    server = smtp_server("starttls", users={"alice": "s3cret"})
+    history = tmp_path / "state" / "session_history"
+    seen: list[Output] = []
+    session, _ = _session(f"127.0.0.1:{server.port}", cafile=server.ca_path, secret=None)
+    session.connect()
+    with create_pipe_input() as pipe:
+        # Ctrl-C clears a half-typed line; the password is typed at its own hidden prompt;
+        # Ctrl-D ends the session with QUIT.
+        pipe.send_text("NOOP half typed\x03EHLO repl.test\r.starttls\r.auth PLAIN alice\r"
+                       "s3cret\r.mail a@example.test\r.rcpt b@example.test\r\x04")
+        code = run_repl(session, history=history, input=pipe, output=DummyOutput(),
+                        tee=seen.append)
+    assert code == 0
+    sent = [o.text for o in seen if o.kind == "sent"]
+    assert "NOOP half typed" not in sent
+    assert sent[0] == "EHLO repl.test" and "STARTTLS" in sent
+    assert "AUTH PLAIN [redacted]" in sent and sent[-1] == "QUIT"
+    assert any(o.kind == "recv" and o.text.startswith("235") for o in seen)
+    assert session.done and not session.state.connected
+    saved = history.read_text()
+    assert "EHLO repl.test" in saved and ".starttls" in saved and ".mail a@example.test" in saved
+    assert "auth" not in saved.lower() and "s3cret" not in saved
+
+
+def test_repl_styles_by_reply_class() -> None:
+    from smtpcli.session.repl import style_for
+
+    assert style_for(Output("recv", "250 ok", 250)) == "ansigreen"
+    assert style_for(Output("recv", "451 later", 451)) == "ansiyellow"
+    assert style_for(Output("recv", "550 no", 550)) == "ansired"
+    assert style_for(Output("error", "lost")) == "ansired bold"

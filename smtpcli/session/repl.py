@@ -37,9 +37,13 @@ def prompt_text(session: Session) -> str:
 
 
 def run_repl(
-    session: Session, *, history: Path | None, input: Any = None, output: Any = None
+    session: Session, *, history: Path | None, input: Any = None, output: Any = None,
+    tee: Any = None,
 ) -> int:
-    """Run until .quit, QUIT or Ctrl-D; returns the exit code of the last reply."""
+    """Run until .quit, QUIT or Ctrl-D; returns the exit code of the last reply.
+
+    ``input``/``output`` are prompt_toolkit's (tests pass a pipe input and DummyOutput);
+    ``tee`` also receives every Output item."""
     from prompt_toolkit import PromptSession, print_formatted_text
     from prompt_toolkit.formatted_text import FormattedText
 
@@ -48,6 +52,8 @@ def run_repl(
     from smtpcli.session.scripted import session_exit_code
 
     def emit(item: Output) -> None:
+        if tee is not None:
+            tee(item)
         text = "\n".join(PREFIX.get(item.kind, "") + line for line in item.text.split("\n"))
         print_formatted_text(FormattedText([(style_for(item), text)]), output=output)
 
