@@ -236,7 +236,7 @@ class Session:
         self.state.tls = self.conn.tls is not None
         if self.conn.tls is not None:
             self._cert_summary()
-        return self._replied(banner)
+        return self._replied(banner) if banner is not None else None
 
     def ehlo(self, name: str | None = None) -> Reply | None:
         conn = self._need_conn()
