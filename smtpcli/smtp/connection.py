@@ -149,6 +149,8 @@ class SmtpConnection(smtplib.SMTP):
             self.transcript.info(f"connected to {_fmt_addr(addr)} from {_fmt_addr(self.local)}")
             return sock
         detail = "; ".join(errors)
+        if len(errors) == 1 and detail.startswith(f"{self.where}: "):
+            detail = detail[len(self.where) + 2 :]  # one address, already named in the message
         if timed_out and len(errors) == 1:
             raise NetworkTimeout(f"connect to {self.where} timed out ({detail})")
         raise ConnectError(f"cannot connect to {self.where}: {detail}")
