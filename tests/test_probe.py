@@ -347,3 +347,14 @@ def test_text_output_and_usage_error(smtp_server, capsys) -> None:  # type: igno
         main(["probe", "127.0.0.1:notaport"])
     _, err = capsys.readouterr()
     assert exc.value.code == 2 and "invalid port" in err
+
+
+def test_implicit_tls_url(smtp_server, tls_certs: TlsCerts, capsys) -> None:  # type: ignore[no-untyped-def]
+    server = smtp_server("implicit", users={"u": "p"})
+    code, doc, _ = run([f"smtps://127.0.0.1:{server.port}", "--cafile", str(tls_certs.ca_path),
+                        "--no-tls-versions"], capsys)
+    host = doc["facts"]["hosts"][0]
+    assert host["tls_mode"] == "implicit" and host["tls"]["verified"] is True
+    assert "ehlo_before_tls" not in host and "AUTH" in host["ehlo_after_tls"]
+    assert "tls.not-offered" not in ids(doc) and "auth.before-tls" not in ids(doc)
+    assert code == 0

@@ -102,18 +102,21 @@ def _facts_lines(report: Any, paint: Any) -> Iterable[str]:
         addr = host.get("address", "?")
         shown = f"[{addr}]" if ":" in addr else addr
         yield paint(f"{host.get('host')} {shown}:{host.get('port')}", "bold")
-        if "connect_ms" in host:
+        if host.get("connect_ms") is not None:
+            first = (host.get("banner") or "").split("\n", 1)[0]
             yield (f"  connect {host.get('connect_ms')} ms, greeting after "
-                   f"{host.get('banner_delay_ms')} ms: {(host.get('banner') or '').splitlines()[0:1]}")
+                   f"{host.get('banner_delay_ms')} ms: {first}")
         tls = host.get("tls")
         if tls:
             yield f"  TLS {tls.get('protocol')} {tls.get('cipher')}, verified={tls.get('verified')}"
             chain = tls.get("chain") or []
             if chain:
                 yield f"  certificate {chain[0]['subject']} until {chain[0]['not_after'][:10]}"
-        caps = host.get("capabilities")
-        if caps:
-            yield f"  EHLO: {' '.join(sorted(caps))}"
+        before, after = host.get("ehlo_before_tls"), host.get("ehlo_after_tls")
+        if before is not None:
+            yield f"  EHLO before TLS: {' '.join(sorted(before)) or '-'}"
+        if after is not None:
+            yield f"  EHLO after TLS:  {' '.join(sorted(after)) or '-'}"
         versions = host.get("tls_versions")
         if versions:
             yield "  TLS versions: " + ", ".join(f"{v['version']} {v['state']}" for v in versions)
