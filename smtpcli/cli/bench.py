@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -10,29 +9,9 @@ from typing import Any
 import click
 
 from smtpcli.cli.options import finish, json_option, timeout_option
+from smtpcli.cli.secrets import resolve_password
 from smtpcli.errors import ConnectError, UsageError
 from smtpcli.results import Report, Status
-
-
-def _password(user: str | None, password: str | None, password_file: str | None) -> str | None:
-    if user is None:
-        return None
-    if password_file:
-        try:
-            with open(password_file, encoding="utf-8") as fh:
-                return fh.readline().rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(f"cannot read --password-file {password_file!r}: {exc.strerror}") from None
-    if password is not None:
-        click.echo("smtpcli: warning: --password is visible to other users; prefer "
-                   "--password-file or SMTPCLI_PASSWORD", err=True)
-        return password
-    env = os.environ.get("SMTPCLI_PASSWORD")
-    if env is not None:
-        return env
-    if sys.stdin.isatty():
-        return str(click.prompt(f"Password for {user}", hide_input=True, err=True))
-    raise UsageError("--user needs a password: --password-file, SMTPCLI_PASSWORD or a terminal")
 
 
 class _Progress:
@@ -184,7 +163,7 @@ def command(
         cafile=cafile, insecure=insecure,
         messages=None if duration is not None else (messages or 1000), duration=duration,
         concurrency=concurrency, size=size, rate=rate, pipelining=pipelining,
-        recipients=recipients, user=user, password=_password(user, password, password_file),
+        recipients=recipients, user=user, password=resolve_password(click.get_current_context(), user, password, password_file) if user else None,
         mechanism=mechanism.upper(), helo=helo, mail_from=mail_from, rcpt_to=rcpt_to,
         per_connection=per_connection, timeout=timeout,
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import click
 
 from smtpcli.cli.options import dns_options, finish, json_option, timeout_option
+from smtpcli.cli.secrets import resolve_password
 from smtpcli.errors import SmtpReplyError, UsageError
 from smtpcli.results import Report
 
@@ -26,26 +26,6 @@ def _read_text(value: str, what: str) -> str:
                 return fh.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read {what} file {value[1:]}: {exc}") from None
-    return value
-
-
-def _password(ctx: click.Context, user: str, password: str | None, password_file: str | None) -> str:
-    from smtpcli.smtp.auth import read_secret_file
-
-    if password_file:
-        return read_secret_file(password_file, "password")
-    if password is not None:
-        if ctx.get_parameter_source("password") is click.core.ParameterSource.COMMANDLINE:
-            click.echo("smtpcli: warning: --password is visible to other users in `ps`; "
-                       "prefer --password-file or SMTPCLI_PASSWORD", err=True)
-        return password
-    env = os.environ.get("SMTPCLI_PASSWORD")
-    if env:
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError(f"no password for {user!r}: use --password-file or SMTPCLI_PASSWORD "
-                         "(no prompt: stdin is not a terminal)")
-    value: str = click.prompt(f"Password for {user}", hide_input=True, err=True)
     return value
 
 
@@ -179,7 +159,7 @@ def command(ctx: click.Context, **o: Any) -> int:
         click.echo("smtpcli: WARNING: --insecure: the server certificate is NOT verified", err=True)
     if plan.credentials is not None and plan.credentials.password is None and \
             plan.credentials.token is None:
-        plan = sendplan.with_password(plan, _password(ctx, plan.credentials.user, o["password"],
+        plan = sendplan.with_password(plan, resolve_password(ctx, plan.credentials.user, o["password"],
                                                       o["password_file"]))
     if o["dry_run"]:
         return _dry_run(plan, o["json_mode"])
