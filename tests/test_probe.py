@@ -358,3 +358,15 @@ def test_implicit_tls_url(smtp_server, tls_certs: TlsCerts, capsys) -> None:  # 
     assert "ehlo_before_tls" not in host and "AUTH" in host["ehlo_after_tls"]
     assert "tls.not-offered" not in ids(doc) and "auth.before-tls" not in ids(doc)
     assert code == 0
+
+
+def test_vrfy_and_expn_enabled(scripted_peer, capsys) -> None:  # type: ignore[no-untyped-def]
+    peer = scripted_peer([
+        Send(b"220 peer ESMTP\r\n"), Expect(b"EHLO"), Send(b"250 peer\r\n"),
+        Expect(b"VRFY"), Send(b"250 2.1.5 Postmaster <postmaster@peer>\r\n"),
+        Expect(b"EXPN"), Send(b"250 2.1.5 <root@peer>\r\n"), Expect(b"QUIT"),
+        Send(b"221 bye\r\n"),
+    ])
+    _, doc, _ = run([f"127.0.0.1:{peer.port}", "--no-tls-versions", "--timeout", "3"], capsys)
+    assert {"smtp.vrfy-enabled", "smtp.expn-enabled"} <= ids(doc, "warn")
+    assert doc["facts"]["hosts"][0]["vrfy"]["code"] == 250

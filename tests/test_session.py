@@ -249,3 +249,38 @@ def test_repl_styles_by_reply_class() -> None:
     assert style_for(Output("recv", "451 later", 451)) == "ansiyellow"
     assert style_for(Output("recv", "550 no", 550)) == "ansired"
     assert style_for(Output("error", "lost")) == "ansired bold"
+
+
+def test_specials_cert_transcript_explain_data_file_and_raw_data(smtp_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server = smtp_server("starttls")
+    session, out = _session(f"127.0.0.1:{server.port}", cafile=server.ca_path)
+    session.handle(".cert")
+    assert any(o.kind == "error" and "no TLS yet" in o.text for o in out)
+    session.handle(".connect")
+    session.handle(".ehlo client.test")
+    session.handle(".starttls")
+    out.clear()
+    session.handle(".cert")
+    assert any(o.kind == "cert" and "sha256" in o.text for o in out)
+    session.handle(".explain 550 5.1.1")
+    assert any(o.kind == "explain" and o.text for o in out)
+    session.handle(".nosuch")
+    assert any("unknown special command .nosuch" in o.text for o in out)
+    body = tmp_path / "msg.eml"
+    body.write_bytes(b"Subject: file\n\n.dot\nend\n")
+    session.handle(".mail a@example.test")
+    session.handle(".rcpt b@example.test")
+    session.handle(f".data {body}")
+    assert server.messages[-1].content == b"Subject: file\r\n\r\n.dot\r\nend\r\n"
+    # raw DATA: message mode until '.', the user's own lines as typed
+    for line in ("MAIL FROM:<a@example.test>", "RCPT TO:<c@example.test>", "DATA", "Subject: raw",
+                 "", "hello", "."):
+        session.handle(line)
+    assert session.last_reply is not None and session.last_reply.code == 250
+    assert server.messages[-1].content == b"Subject: raw\r\n\r\nhello\r\n"
+    session.handle(".reset")
+    assert session.last_reply.code == 250
+    saved = tmp_path / "t.txt"
+    session.handle(f".transcript {saved}")
+    text = saved.read_text()
+    assert "sent RSET" in text and "recv 354" in text
