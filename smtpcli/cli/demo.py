@@ -1,0 +1,32 @@
+"""``smtpcli demo``: run the main commands against a local capture server (thin: options ->
+smtpcli.demo.runner)."""
+
+from __future__ import annotations
+
+import click
+
+from smtpcli.cli.options import json_option
+
+STEPS = ("send", "probe", "session", "explain", "check-domain")
+
+
+@click.command("demo")
+@click.option("--step", "steps", multiple=True, type=click.Choice(STEPS),
+              help="Run only this step (repeatable); default: all, in order.")
+@click.option("--keep-serving", is_flag=True,
+              help="Keep the server running after the steps until Ctrl-C, to try commands.")
+@json_option
+def command(steps: tuple[str, ...], keep_serving: bool, json_mode: bool) -> int:
+    """Start a capture server on loopback and run send, probe, session, explain and
+    check-domain against it, showing each command line. Offline; needs nothing else.
+
+    \b
+    Exit 0 when every step did what it should (the demo zone's warnings are expected).
+    Examples:
+      smtpcli demo
+      smtpcli demo --step send --step session --keep-serving
+      smtpcli demo --json
+    """
+    from smtpcli.demo.runner import DemoOptions, run_demo
+
+    return run_demo(DemoOptions(steps=steps, json_mode=json_mode, keep_serving=keep_serving))
