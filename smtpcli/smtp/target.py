@@ -98,7 +98,8 @@ def _is_ip(text: str) -> bool:
 
 
 def _parse_port(text: str, given: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    # isascii: str.isdigit() is also true for '²', which int() rejects.
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise UsageError(f"invalid port {text!r} in {given!r}: give a number from 1 to 65535")
     return int(text)
 
