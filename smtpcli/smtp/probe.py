@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,20 +85,6 @@ class AddressProbe:
 
 
 # ---- one address (blocking; runs in a thread) --------------------------------------------------
-
-
-def _chain_der(sock: Any) -> list[bytes]:
-    """DER certificates as sent by the peer. Python 3.11 has only the private ``_sslobj`` API
-    (public from 3.13); fall back to the leaf."""
-    getter = getattr(getattr(sock, "_sslobj", None), "get_unverified_chain", None)
-    if getter is not None:
-        try:
-            return [c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
-                    for c in (getter() or [])]
-        except (ssl.SSLError, AttributeError, ValueError):
-            pass
-    leaf = sock.getpeercert(binary_form=True) if sock is not None else None
-    return [leaf] if leaf else []
 
 
 def _ext_facts(caps: dict[str, str]) -> dict[str, Any]:
@@ -209,11 +194,11 @@ def _try(conn: Any, line: str) -> dict[str, Any]:
 
 
 def _tls_facts(result: AddressProbe, conn: Any) -> None:
-    from smtpcli.smtp.tlsinfo import cert_info, hostname_matches
+    from smtpcli.smtp.tlsinfo import cert_info, hostname_matches, peer_chain
 
     tls = conn.tls
     result.tls = tls
-    result.chain = _chain_der(conn.sock)
+    result.chain = peer_chain(conn.sock) if conn.sock is not None else []
     if tls is None:
         return
     tls.chain = [cert_info(der) for der in result.chain]

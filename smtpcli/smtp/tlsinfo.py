@@ -13,6 +13,7 @@ chain is checked afterwards with ``cryptography``'s verifier, so the facts still
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import ssl
 import warnings
@@ -205,9 +206,9 @@ def hostname_matches(sans: list[str], hostname: str) -> bool:
     return False
 
 
-def _peer_chain(sock: ssl.SSLSocket, verified: bool) -> list[bytes]:
-    """DER certificates the server sent. Python 3.13 has public API for this; 3.11 only the
-    private ``_sslobj`` methods, so fall back to the leaf when they are missing."""
+def peer_chain(sock: ssl.SSLSocket, verified: bool = False) -> list[bytes]:
+    """DER certificates the server sent, leaf first. Python 3.13 has public API for this; 3.11
+    only the private ``_sslobj`` methods, so fall back to the leaf when they are missing."""
     sslobj = getattr(sock, "_sslobj", None)
     getter = None
     if sslobj is not None:
@@ -224,18 +225,13 @@ def _peer_chain(sock: ssl.SSLSocket, verified: bool) -> list[bytes]:
     return [leaf] if leaf else []
 
 
-def verify_chain(
-    chain: list[bytes], hostname: str, cafile: str | None = None
-) -> tuple[bool, str | None]:
-    """Verify a DER chain (leaf first) for ``hostname`` with ``cryptography``'s verifier, against
-    ``cafile`` or the system trust store. Used after an unverified (insecure) handshake."""
+@functools.lru_cache(maxsize=8)
+def _trust_anchors(cafile: str | None) -> tuple[Any, ...]:
+    """CA certificates from ``cafile`` plus the system store, parsed once per process."""
     from cryptography import x509
-    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-    if not chain:
-        return False, "the server sent no certificate"
     paths = ssl.get_default_verify_paths()
-    anchors: list[x509.Certificate] = []
+    anchors: list[Any] = []
     # Like OpenSSL with load_verify_locations: an explicit CA file adds to the system store.
     for path in (cafile, paths.cafile):
         if not path:
@@ -247,6 +243,26 @@ def verify_chain(
                 anchors.extend(x509.load_pem_x509_certificates(fh.read()))
         except (OSError, ValueError):
             continue
+    return tuple(anchors)
+
+
+def verify_chain(
+    chain: list[bytes], hostname: str, cafile: str | None = None
+) -> tuple[bool, str | None]:
+    """Verify a DER chain (leaf first) for ``hostname`` with ``cryptography``'s verifier, against
+    ``cafile`` or the system trust store. Used after an unverified (insecure) handshake."""
+    from cryptography import x509
+    from cryptography.x509.verification import (
+        Criticality,
+        ExtensionPolicy,
+        PolicyBuilder,
+        Store,
+        VerificationError,
+    )
+
+    if not chain:
+        return False, "the server sent no certificate"
+    anchors = _trust_anchors(cafile)
     if not anchors:
         return False, "no trust anchors available"
     certs = [x509.load_der_x509_certificate(der) for der in chain]
@@ -255,8 +271,17 @@ def verify_chain(
         subject: x509.DNSName | x509.IPAddress = x509.IPAddress(ip)
     except ValueError:
         subject = x509.DNSName(hostname.rstrip("."))
+    # Judge the leaf as OpenSSL does in the real handshake (chain, validity, name), not by the
+    # stricter CA/B Forum profile, which rejects e.g. a critical subjectAltName that OpenSSL and
+    # every MTA accept; a subjectAltName is still required for the name check (RFC 6125 6.4.4).
+    ee_policy = ExtensionPolicy.permit_all().require_present(
+        x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
     try:
-        verifier = PolicyBuilder().store(Store(anchors)).build_server_verifier(subject)
+        verifier = (
+            PolicyBuilder().store(Store(list(anchors)))
+            .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
+            .build_server_verifier(subject)
+        )
         verifier.verify(certs[0], certs[1:])
     except VerificationError as exc:
         # Drop cryptography's "(encountered processing <Certificate...>)" tail: one clear line.
@@ -275,7 +300,7 @@ def collect(
         protocol=sock.version(), cipher=cipher[0] if cipher else None,
         cipher_bits=cipher[2] if cipher else None, server_name=hostname,
     )
-    chain = _peer_chain(sock, options.verify) if with_chain else []
+    chain = peer_chain(sock, options.verify) if with_chain else []
     if with_chain:
         info.chain = [cert_info(der) for der in chain]
     if options.verify:
