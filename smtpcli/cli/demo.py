@@ -15,8 +15,11 @@ STEPS = ("send", "probe", "session", "explain", "check-domain")
               help="Run only this step (repeatable); default: all, in order.")
 @click.option("--keep-serving", is_flag=True,
               help="Keep the server running after the steps until Ctrl-C, to try commands.")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="The demo user's password (first line); default: a random one.")
 @json_option
-def command(steps: tuple[str, ...], keep_serving: bool, json_mode: bool) -> int:
+def command(steps: tuple[str, ...], keep_serving: bool, password_file: str | None,
+            json_mode: bool) -> int:
     """Start a capture server on loopback and run send, probe, session, explain and
     check-domain against it, showing each command line. Offline; needs nothing else.
 
@@ -29,4 +32,5 @@ def command(steps: tuple[str, ...], keep_serving: bool, json_mode: bool) -> int:
     """
     from smtpcli.demo.runner import DemoOptions, run_demo
 
-    return run_demo(DemoOptions(steps=steps, json_mode=json_mode, keep_serving=keep_serving))
+    return run_demo(DemoOptions(steps=steps, json_mode=json_mode, keep_serving=keep_serving,
+                                password_file=password_file))

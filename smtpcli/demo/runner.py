@@ -239,17 +239,23 @@ class DemoOptions:
     steps: tuple[str, ...] = ()
     json_mode: bool = False
     keep_serving: bool = False
+    password_file: str | None = None  # the demo user's password; default: a random one
 
 
 @contextlib.contextmanager
-def demo_environment() -> Iterator[tuple[Any, Any, Path, str]]:
+def demo_environment(password_file: str | None = None) -> Iterator[tuple[Any, Any, Path, str]]:
     """Server (self-signed STARTTLS, AUTH with a random password, memory storage), the DNS
     helper, and a private directory holding the password file and the session script."""
     from smtpcli.demo.dns import DemoDns
     from smtpcli.server.config import ServeConfig
     from smtpcli.server.runner import run_in_thread
 
-    password = secrets.token_urlsafe(18)
+    if password_file:
+        from smtpcli.smtp.auth import read_secret_file
+
+        password = read_secret_file(password_file, "password")
+    else:
+        password = secrets.token_urlsafe(18)
     with tempfile.TemporaryDirectory(prefix="smtpcli-demo-") as tmp:
         workdir = Path(tmp)  # mkdtemp: mode 0700, so the password file is private
         (workdir / "password").write_text(password + "\n", encoding="utf-8")
@@ -297,7 +303,7 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> int:
     started = time.monotonic()
     wanted = [n for n in STEP_NAMES if not opts.steps or n in opts.steps]
     results: list[StepResult] = []
-    with demo_environment() as (server, dns, workdir, password):
+    with demo_environment(opts.password_file) as (server, dns, workdir, password):
         address = f"{server.host}:{server.port}"
         facts = server.server.listening_facts()
         if not opts.json_mode:
@@ -335,6 +341,8 @@ def _run_step(step: Step, number: int, total: int, server: Any, password: str, j
     shown = command_line(argv, step.stdin_file)
     if not json_mode:
         out.write(f"\n{paint(f'[{number}/{total}] {step.name}', 'bold')}: {step.title}\n")
+        if step.note:
+            out.write(paint(f"  ({step.note})", "dim") + "\n")
         out.write(paint(f"$ {shown}", "bold") + "\n")
         out.flush()
     stdin = Path(step.stdin_file).read_text(encoding="utf-8") if step.stdin_file else None
@@ -345,8 +353,6 @@ def _run_step(step: Step, number: int, total: int, server: Any, password: str, j
         result.report = _parse_json(run.stdout)
     judge(result, list(server.messages), before, password)
     if not json_mode:
-        if step.note:
-            out.write(paint(f"  note: {step.note}", "dim") + "\n")
         verdict = "as expected" if result.ok else "NOT as expected: " + "; ".join(result.problems)
         out.write(paint(f"  -> exit {run.exit_code}, {verdict}", "ok" if result.ok else "fail")
                   + "\n")
