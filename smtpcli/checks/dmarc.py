@@ -49,9 +49,10 @@ def parse_dmarc(text: str) -> tuple[dict[str, str], list[str]]:
     for tag in ("adkim", "aspf"):
         if tag in tags and tags[tag].lower() not in ("r", "s"):
             problems.append(f"{tag}={tags[tag]} is not r or s")
-    if "pct" in tags and not (tags["pct"].isdigit() and 0 <= int(tags["pct"]) <= 100):
+    # isdecimal, not isdigit: '²' is a digit that int() rejects.
+    if "pct" in tags and not (tags["pct"].isdecimal() and 0 <= int(tags["pct"]) <= 100):
         problems.append(f"pct={tags['pct']} is not 0-100")
-    if "ri" in tags and not tags["ri"].isdigit():
+    if "ri" in tags and not tags["ri"].isdecimal():
         problems.append(f"ri={tags['ri']} is not a number")
     if "fo" in tags and any(p not in ("0", "1", "d", "s") for p in tags["fo"].split(":")):
         problems.append(f"fo={tags['fo']} is not a list of 0, 1, d, s")
@@ -137,7 +138,7 @@ async def check_dmarc(
                    f"sp={sub} is weaker than p={policy}: subdomains can be spoofed",
                    reference="RFC 7489 6.3", fix=_with_tag(text, "sp", policy))
     pct = tags.get("pct", "100")
-    if pct.isdigit() and int(pct) < 100:
+    if pct.isdecimal() and int(pct) < 100:
         result.add("dmarc.pct-partial", Status.WARN,
                    f"pct={pct}: the policy applies to only {pct}% of failing mail",
                    reference="RFC 7489 6.3", fix=_with_tag(text, "pct", "100"))
