@@ -48,7 +48,8 @@ def parse_policy(text: str) -> tuple[dict[str, Any], list[str]]:
     if mode not in ("enforce", "testing", "none"):
         problems.append(f"mode must be enforce, testing or none (got {mode!r})")
     age = fields.get("max_age")
-    if age is None or not str(age).isdigit() or int(age) > MAX_AGE_LIMIT:
+    # RFC 8461 3.2: max_age is 1*10DIGIT (ASCII); '²' passes isdigit() but not int().
+    if age is None or not re.fullmatch(r"[0-9]{1,10}", str(age)) or int(age) > MAX_AGE_LIMIT:
         problems.append(f"max_age must be 0..{MAX_AGE_LIMIT} seconds (got {age!r})")
     if mode in ("enforce", "testing") and not fields["mx"]:
         problems.append("at least one mx: line is required")
@@ -114,7 +115,7 @@ async def _get(address: str, host: str, port: int, ctx: ssl.SSLContext) -> tuple
         raise PolicyFetchError("no complete HTTP response")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[1].isdecimal():  # latin-1 '\xb2' is isdigit(), not int()
         raise PolicyFetchError(f"bad HTTP status line {lines[0]!r}")
     status = int(parts[1])
     headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
@@ -123,7 +124,7 @@ async def _get(address: str, host: str, port: int, ctx: ssl.SSLContext) -> tuple
         raise PolicyFetchError(f"HTTP {status} for https://{host}{POLICY_PATH}")
     if headers.get("transfer-encoding", "").lower() == "chunked":
         body = _dechunk(body)
-    elif "content-length" in headers and headers["content-length"].isdigit():
+    elif "content-length" in headers and headers["content-length"].isdecimal():
         body = body[: int(headers["content-length"])]
     if len(body) > MAX_POLICY_BYTES:
         raise PolicyFetchError(f"policy larger than {MAX_POLICY_BYTES} bytes")
@@ -136,7 +137,10 @@ def _dechunk(body: bytes) -> bytes:
     out = b""
     while body:
         size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line.split(b";")[0] or b"0", 16)
+        try:
+            size = int(size_line.split(b";")[0] or b"0", 16)
+        except ValueError:  # RFC 9112 7.1: chunk-size is HEXDIG; anything else is broken
+            raise PolicyFetchError(f"bad chunk size {size_line[:20]!r}") from None
         if size == 0:
             break
         out += rest[:size]
