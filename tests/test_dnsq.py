@@ -100,3 +100,17 @@ def test_sync_resolver_uses_configured_port(dns_server) -> None:
     res = make_resolver(ResolverConfig.from_options([server.nameserver], 1.0))
     answer = res.resolve("mx.dnsq.test", "A")
     assert [r.to_text() for r in answer] == ["127.0.0.1"]
+
+
+def test_resolvers_do_not_load_dnspythons_https_stack() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from smtpcli.dnsq.resolver import ResolverConfig, make_async_resolver, make_resolver\n"
+        "make_async_resolver(ResolverConfig()); make_resolver(ResolverConfig())\n"
+        "import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('httpx', 'httpx2', 'httpcore', 'httpcore2')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

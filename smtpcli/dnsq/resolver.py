@@ -74,6 +74,18 @@ class ResolverConfig:
         )
 
 
+def plain_dns_only() -> None:
+    """Tell dnspython not to load its DNS-over-HTTPS stack.
+
+    dnspython imports httpx/httpcore at ``dns.query`` import time when they are installed
+    (checkdmarc brings them), about 100 ms of start-up for every command that resolves anything;
+    smtpcli only speaks DNS over UDP/TCP port 53. Must run before ``dns.query`` is imported.
+    """
+    import dns._features
+
+    dns._features.force("doh", False)
+
+
 def _configure(res: dns.resolver.BaseResolver, config: ResolverConfig) -> None:
     import dns.flags
     import dns.nameserver
@@ -94,6 +106,7 @@ def _configure(res: dns.resolver.BaseResolver, config: ResolverConfig) -> None:
 
 def make_async_resolver(config: ResolverConfig) -> dns.asyncresolver.Resolver:
     """An asyncio resolver honouring the configuration."""
+    plain_dns_only()
     import dns.asyncresolver
 
     res = dns.asyncresolver.Resolver(configure=not config.nameservers)
@@ -103,6 +116,7 @@ def make_async_resolver(config: ResolverConfig) -> dns.asyncresolver.Resolver:
 
 def make_resolver(config: ResolverConfig) -> dns.resolver.Resolver:
     """A blocking resolver honouring the configuration (for pyspf, checkdmarc, dkimpy)."""
+    plain_dns_only()
     import dns.resolver
 
     res = dns.resolver.Resolver(configure=not config.nameservers)

@@ -39,11 +39,11 @@ class TxtLookups:
         return lookup
 
     def _ask(self, name: str) -> Lookup:
+        if self._resolver is None:
+            self._resolver = make_resolver(self.config)  # first, so dnspython loads lean
         import dns.name
         import dns.resolver
 
-        if self._resolver is None:
-            self._resolver = make_resolver(self.config)
         try:
             answer = self._resolver.resolve(name + ".", "TXT", raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN:
