@@ -94,7 +94,8 @@ def parse_condition(text: str, spec: str) -> Condition:
         raise UsageError(f"bad condition {text!r} in {spec!r}")
     key, value = m.group(1).lower(), m.group(2)
     if key in COUNTER_KEYS:
-        if not value.isdigit() or int(value) < 1:
+        # isdecimal, not isdigit: '²' is a digit that int() rejects.
+        if not value.isdecimal() or int(value) < 1:
             raise UsageError(f"{key}= needs a positive number in {spec!r}")
         return Condition(key=key, count=int(value))
     return Condition(key=key, pattern=value)
@@ -174,7 +175,7 @@ def parse_delay(spec: str) -> DelayRule:
     stage, rest = _split_stage(spec, "--delay")
     body, cond = _split_condition(rest, spec)
     body = body.strip().lower().removesuffix("ms")
-    if not body.isdigit():
+    if not body.isdecimal():
         raise UsageError(f"--delay {spec!r}: give STAGE:MILLISECONDS, for example rcpt:2000")
     return DelayRule(stage, int(body), cond)
 
