@@ -22,12 +22,12 @@ def parse_listen(text: str) -> tuple[str, int]:
         port_text = rest.removeprefix(":")
     elif raw.count(":") == 1:
         host, port_text = raw.split(":")
-    elif raw.isdigit():
+    elif raw.isdecimal():  # not isdigit: '²' is a digit that int() rejects
         host, port_text = "", raw
     else:
         raise UsageError(f"--listen {text!r}: give HOST:PORT, for example 127.0.0.1:2525")
     host = host or "127.0.0.1"
-    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+    if not port_text.isdecimal() or not 0 <= int(port_text) < 65536:
         raise UsageError(f"--listen {text!r}: the port must be a number from 0 to 65535")
     return host, int(port_text)
 
