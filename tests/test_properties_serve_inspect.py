@@ -43,13 +43,13 @@ spec_noise = st.lists(st.one_of(
     st.text(max_size=6)), max_size=8).map("".join)
 
 
-def _check(rule: object) -> None:
+def _check(rule: ReplyRule | DelayRule | DropRule) -> None:
     if isinstance(rule, ReplyRule):
         assert 200 <= rule.code <= 599 and "\n" not in rule.line and "\r" not in rule.line
     if isinstance(rule, DelayRule):
         assert rule.ms >= 0
-    assert getattr(rule, "stage") in STAGES
-    when = getattr(rule, "when")
+    assert rule.stage in STAGES
+    when = rule.when
     assert when.pct is None or 0 <= when.pct <= 100
     assert when.count is None or when.count >= 1
     when.describe()

@@ -203,7 +203,7 @@ def test_any_to_option_is_addresses_or_usage_error(text: str) -> None:
 
 field_name = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126,
                                             blacklist_characters=":"), min_size=1, max_size=20)
-field_value = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+field_value = st.text(alphabet=st.characters(blacklist_categories=["Cs"],
                                              blacklist_characters="\r\n"), max_size=40)
 
 
