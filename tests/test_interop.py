@@ -147,7 +147,8 @@ def test_probe_reports_what_posttls_finger_reports(postfix, tls_certs) -> None: 
         shutil.rmtree(capath, ignore_errors=True)
     done = smtpcli("probe", f"127.0.0.1:{pf.port}", "--cafile", str(tls_certs.ca_path),
                    "--no-tls-versions", "--json")
-    assert done.returncode == 0, done.stderr + done.stdout
+    # Only the facts are compared here; findings (DANE, MTA-STS...) may fail or warn.
+    assert done.returncode in (0, 1), done.stderr + done.stdout
     [host] = json.loads(done.stdout)["facts"]["hosts"]
     tls = host["tls"]
     assert tls["protocol"] == finger["protocol"]
