@@ -27,6 +27,8 @@ from smtpcli.server.faults import (
 )
 
 FAST = settings(max_examples=200, deadline=None)
+# Header generators are slower per example (regex-drawn names): fewer examples.
+HEADERS = settings(max_examples=100, deadline=None)
 
 # --- serve: --reply / --delay / --drop ---------------------------------------------------------
 
@@ -120,7 +122,7 @@ when = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 
                                                timezone(timedelta(hours=5, minutes=30))]))
 
 
-@FAST
+@HEADERS
 @given(name, name, st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)), name,
        st.sampled_from(["SMTP", "ESMTP", "ESMTPS", "ESMTPSA", "LMTP"]),
        st.from_regex(r"[A-Za-z0-9]{4,12}", fullmatch=True), name, when)
@@ -162,7 +164,7 @@ prop = st.tuples(st.sampled_from(["smtp.mailfrom", "header.d", "header.i", "head
                  st.one_of(name, name.map(lambda n: f'"{n}; x"'))).map(lambda kv: f"{kv[0]}={kv[1]}")
 
 
-@FAST
+@HEADERS
 @given(name, st.lists(st.tuples(method, result, st.lists(prop, max_size=3), st.booleans()),
                       max_size=5), st.one_of(st.none(), st.integers(1, 50)))
 def test_generated_auth_results_parse_to_their_parts(
