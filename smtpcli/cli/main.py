@@ -81,6 +81,15 @@ def _report_error(message: str, kind: str, code: int) -> None:
         click.echo(dumps(error_document(STATE.command, kind, message, code)))
 
 
+def _click_one_line(exc: click.ClickException) -> str:
+    """A click error as one line: what was wrong, and where to look (never the usage block)."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and ctx.command_path:
+        return f"{message} (see '{ctx.command_path} --help')"
+    return message
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the CLI and turn every outcome into one exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -93,11 +102,11 @@ def main(argv: list[str] | None = None) -> None:
         code = int(rv) if isinstance(rv, int) else 0
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # `smtpcli dkim` alone: the help is the answer
+        code = exc.exit_code
     except click.ClickException as exc:
-        if STATE.json:
-            _report_error(exc.format_message(), "usage", ExitCode.USAGE)
-        else:
-            exc.show()
+        _report_error(_click_one_line(exc), "usage", ExitCode.USAGE)
         code = exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("smtpcli: interrupted", err=True)
