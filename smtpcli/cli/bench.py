@@ -10,6 +10,15 @@ import click
 
 from smtpcli.cli.options import finish, json_option, timeout_option
 from smtpcli.cli.secrets import resolve_password
+from smtpcli.cli.smtp_options import (
+    auth_options,
+    cafile_option,
+    ehlo_option,
+    insecure_option,
+    sni_option,
+    tls_option,
+    warn_insecure,
+)
 from smtpcli.errors import ConnectError, UsageError
 from smtpcli.results import Report, Status
 
@@ -103,7 +112,7 @@ def build_report(target: Any, config: Any, result: Any) -> Report:
 @click.option("--duration", "-d", type=click.FloatRange(0.1), metavar="SECONDS",
               help="Send for this long instead of a fixed count.")
 @click.option("--concurrency", "-c", type=click.IntRange(1, 1000), default=10, show_default=True,
-              help="Parallel connections.")
+              metavar="N", help="How many at once (connections, each sending in turn).")
 @click.option("--size", type=click.IntRange(64, 100_000_000), default=1024, show_default=True,
               metavar="BYTES", help="Message size.")
 @click.option("--rate", type=click.FloatRange(0.01), metavar="MSGS/S",
@@ -114,31 +123,24 @@ def build_report(target: Any, config: Any, result: Any) -> Report:
               metavar="K", help="Recipients per message.")
 @click.option("--per-connection", type=click.IntRange(0), default=0, show_default=True,
               metavar="N", help="Messages per connection before reconnecting (0: no limit).")
-@click.option("--tls", "tls_mode", type=click.Choice(["none", "starttls", "implicit", "opportunistic"]),
-              help="TLS mode (default from the port: 465 implicit, 587 starttls, else opportunistic).")
-@click.option("--cafile", type=click.Path(dir_okay=False, exists=True),
-              help="Trust this CA bundle (PEM) for the server certificate.")
-@click.option("--insecure", is_flag=True, help="Do not verify the server certificate.")
-@click.option("--tls-name", metavar="NAME", help="Name for SNI and certificate checks (default: host).")
-@click.option("--user", help="AUTH user name.")
-@click.option("--password-file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Read the AUTH password from the first line of FILE.")
-@click.option("--password", help="AUTH password (visible in the process list; prefer --password-file).")
-@click.option("--auth", "mechanism", type=click.Choice(["PLAIN", "LOGIN"], case_sensitive=False),
-              default="PLAIN", show_default=True, help="AUTH mechanism.")
-@click.option("--from", "mail_from", default="bench@smtpcli.test", show_default=True,
-              help="Envelope sender.")
-@click.option("--to", "rcpt_to", default="sink@smtpcli.test", show_default=True,
-              help="Envelope recipient (with --recipients K: local+1 .. local+K).")
-@click.option("--helo", default="bench.smtpcli.test", show_default=True, help="EHLO name.")
+@tls_option()
+@cafile_option
+@insecure_option
+@sni_option
+@auth_options(mechanisms=("PLAIN", "LOGIN"), default="PLAIN")
+@click.option("-f", "--from", "mail_from", default="bench@smtpcli.test", show_default=True,
+              metavar="ADDR", help="Envelope sender.")
+@click.option("-t", "--to", "rcpt_to", default="sink@smtpcli.test", show_default=True,
+              metavar="ADDR", help="Envelope recipient (with --recipients K: local+1 .. local+K).")
+@ehlo_option(default="bench.smtpcli.test")
 @timeout_option(30.0, "each connect, handshake and reply")
 @json_option
 def command(
     target: str, messages: int | None, duration: float | None, concurrency: int, size: int,
     rate: float | None, pipelining: bool, recipients: int, per_connection: int,
-    tls_mode: str | None, cafile: str | None, insecure: bool, tls_name: str | None,
-    user: str | None, password_file: str | None, password: str | None, mechanism: str,
-    mail_from: str, rcpt_to: str, helo: str, timeout: float, json_mode: bool,
+    tls_mode: str | None, cafile: str | None, insecure: bool, sni: str | None,
+    user: str | None, password_file: str | None, password: str | None, auth_mech: str,
+    mail_from: str, rcpt_to: str, ehlo_name: str, timeout: float, json_mode: bool,
 ) -> int:
     """Load-test an SMTP server: messages/s and latency percentiles per stage.
 
@@ -148,7 +150,7 @@ def command(
     Examples:
       smtpcli bench 127.0.0.1:2525 --messages 10000 --concurrency 20
       smtpcli bench 127.0.0.1:2525 --duration 10 --pipelining --json
-      smtpcli bench localhost:2587 --tls starttls --cafile ca.pem --user u --password-file pw
+      smtpcli bench localhost:2587 --tls starttls --cafile ca.pem -u me --password-file pw
     """
     import asyncio
 
@@ -158,13 +160,17 @@ def command(
     if messages is not None and duration is not None:
         raise UsageError("give --messages or --duration, not both")
     tgt = parse_target(target, tls=tls_mode)
+    if insecure:
+        warn_insecure()
+    secret = resolve_password(click.get_current_context(), user, password, password_file) \
+        if user else None
     config = BenchConfig(
-        host=tgt.host, port=tgt.port, tls=tgt.tls.value, server_hostname=tls_name,
+        host=tgt.host, port=tgt.port, tls=tgt.tls.value, server_hostname=sni,
         cafile=cafile, insecure=insecure,
         messages=None if duration is not None else (messages or 1000), duration=duration,
         concurrency=concurrency, size=size, rate=rate, pipelining=pipelining,
-        recipients=recipients, user=user, password=resolve_password(click.get_current_context(), user, password, password_file) if user else None,
-        mechanism=mechanism.upper(), helo=helo, mail_from=mail_from, rcpt_to=rcpt_to,
+        recipients=recipients, user=user, password=secret,
+        mechanism=auth_mech.upper(), helo=ehlo_name, mail_from=mail_from, rcpt_to=rcpt_to,
         per_connection=per_connection, timeout=timeout,
     )
     progress = _Progress(config.messages, duration) if sys.stderr.isatty() else None

@@ -14,6 +14,7 @@ from smtpcli.cli.options import (
     strict_option,
     timeout_option,
 )
+from smtpcli.cli.smtp_options import CAFILE_HELP
 from smtpcli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -145,11 +146,11 @@ async def _run_many(domains: list[str], make_client: Any, opts: CheckOptions,
               help="Run only these families (mx, spf, dmarc, dkim, mta-sts, tlsrpt, bimi, "
                    "dnssec, dnsbl, dns); repeatable.")
 @click.option("--cafile", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="CA bundle for the MTA-STS policy fetch (default: the system store).")
+              help=CAFILE_HELP[:-1] + " (for the MTA-STS policy fetch).")
 @click.option("--mta-sts-port", type=click.IntRange(1, 65535), default=443, hidden=True,
               envvar="SMTPCLI_MTA_STS_PORT", help="HTTPS port of the MTA-STS host (for tests).")
-@click.option("--concurrency", type=click.IntRange(1, 1000), default=20, show_default=True,
-              help="Domains checked at once.")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 1000), default=20, show_default=True,
+              metavar="N", help="How many at once (domains checked in parallel).")
 @click.option("--quiet", "-q", is_flag=True, help="Text mode: hide ok findings.")
 @dns_options
 @timeout_option(5.0, "each DNS question and the MTA-STS fetch")

@@ -16,7 +16,8 @@ STEPS = ("send", "probe", "session", "explain", "check-domain")
 @click.option("--keep-serving", is_flag=True,
               help="Keep the server running after the steps until Ctrl-C, to try commands.")
 @click.option("--password-file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="The demo user's password (first line); default: a random one.")
+              help="Read the AUTH password from the first line of FILE (the demo user's; "
+                   "default: a random one).")
 @json_option
 def command(steps: tuple[str, ...], keep_serving: bool, password_file: str | None,
             json_mode: bool) -> int:

@@ -15,18 +15,17 @@ from smtpcli.cli.options import (
     strict_option,
     timeout_option,
 )
+from smtpcli.cli.smtp_options import cafile_option, ehlo_option, port_option
 
 
 @click.command("probe")
 @click.argument("target")
-@click.option("--port", type=click.IntRange(1, 65535), metavar="PORT",
-              help="Port for every MX host (default 25, or the one in TARGET).")
+@port_option("Port (for every MX host of a domain; default 25, or the one in TARGET).")
 @click.option("--first-only", is_flag=True, help="Probe only the first MX host's first address.")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
-              help="Addresses probed at the same time.")
-@click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
-              help="Trust this CA (PEM) in addition to the system store (also for MTA-STS).")
-@click.option("--ehlo", "ehlo_name", metavar="NAME", help="Name to send with EHLO.")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=16, show_default=True,
+              metavar="N", help="How many at once (addresses probed in parallel).")
+@cafile_option
+@ehlo_option(default_help="this machine's FQDN")
 @click.option("--cert-days", type=click.IntRange(0, 3650), default=14, show_default=True,
               help="Warn when the certificate expires within N days.")
 @click.option("--expect-capability", "expect", multiple=True, metavar="NAME",

@@ -14,10 +14,10 @@ import click
 from smtpcli.errors import UsageError
 
 
-def resolve_password(
-    ctx: click.Context, user: str, password: str | None, password_file: str | None
-) -> str:
-    """The password for ``user``; never echoed, never logged."""
+def password_without_prompt(
+    ctx: click.Context, password: str | None, password_file: str | None
+) -> str | None:
+    """The password from ``--password-file``, ``--password`` or ``SMTPCLI_PASSWORD``, else None."""
     from smtpcli.smtp.auth import read_secret_file
 
     if password_file:
@@ -27,9 +27,16 @@ def resolve_password(
             click.echo("smtpcli: warning: --password is visible to other users in `ps`; "
                        "prefer --password-file or SMTPCLI_PASSWORD", err=True)
         return password
-    env = os.environ.get("SMTPCLI_PASSWORD")
-    if env:
-        return env
+    return os.environ.get("SMTPCLI_PASSWORD") or None
+
+
+def resolve_password(
+    ctx: click.Context, user: str, password: str | None, password_file: str | None
+) -> str:
+    """The password for ``user``; never echoed, never logged."""
+    found = password_without_prompt(ctx, password, password_file)
+    if found is not None:
+        return found
     if not sys.stdin.isatty():
         raise UsageError(f"no password for {user!r}: use --password-file or SMTPCLI_PASSWORD "
                          "(no prompt: stdin is not a terminal)")

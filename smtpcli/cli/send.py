@@ -9,11 +9,20 @@ import click
 
 from smtpcli.cli.options import dns_options, finish, json_option, timeout_option
 from smtpcli.cli.secrets import resolve_password
+from smtpcli.cli.smtp_options import (
+    auth_options,
+    cafile_option,
+    ehlo_option,
+    insecure_option,
+    port_option,
+    sni_option,
+    tls_option,
+    warn_insecure,
+)
 from smtpcli.errors import SmtpReplyError, UsageError
 from smtpcli.results import Report
 
 QUIT_STAGES = ("connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt")
-TLS_MODES = ("starttls", "implicit", "none", "opportunistic")
 
 
 def _read_text(value: str, what: str) -> str:
@@ -84,24 +93,22 @@ def _facts_lines(report: Report, paint: Any) -> list[str]:
 @click.option("-s", "--server", metavar="TARGET",
               help="host[:port], [v6]:port, smtp://, smtps://, submission://. "
                    "Without it: straight to the recipient domain's MX hosts.")
-@click.option("-p", "--port", type=click.IntRange(1, 65535), help="Port (overrides the target's).")
-@click.option("--tls", "tls_mode", type=click.Choice(TLS_MODES, case_sensitive=False),
-              help="TLS mode; default by port: 465 implicit, 587 starttls, else opportunistic.")
+@port_option("Port (overrides the one in --server).")
+@tls_option()
 @click.option("-4", "family", flag_value=4, help="IPv4 only.")
 @click.option("-6", "family", flag_value=6, help="IPv6 only.")
 @click.option("--bind", "source_address", metavar="ADDR", help="Local address to connect from.")
-@click.option("--ehlo", "ehlo_name", metavar="NAME", help="EHLO name (default: FQDN or [address]).")
-@click.option("--cafile", type=click.Path(dir_okay=False), help="Trust this CA bundle too.")
-@click.option("--insecure", is_flag=True, help="Do not verify the certificate (said loudly).")
-@click.option("--sni", metavar="NAME", help="TLS server name (and name to verify).")
-@click.option("--tls-min-version", type=click.Choice(["1.0", "1.1", "1.2", "1.3"]))
-@click.option("--client-cert", type=click.Path(dir_okay=False), help="Client certificate (PEM).")
-@click.option("--client-key", type=click.Path(dir_okay=False), help="Its key, if separate.")
-@click.option("-u", "--user", metavar="NAME", help="AUTH user (implies --auth auto).")
-@click.option("--auth", "auth_mech", metavar="MECH",
-              help="auto, PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER.")
-@click.option("--password-file", type=click.Path(dir_okay=False), help="First line is the password.")
-@click.option("--password", help="Password (visible in ps; prefer --password-file).")
+@ehlo_option(default_help="this machine's FQDN, or [address]")
+@cafile_option
+@insecure_option
+@sni_option
+@click.option("--tls-min-version", type=click.Choice(["1.0", "1.1", "1.2", "1.3"]),
+              help="Refuse TLS versions below this one.")
+@click.option("--client-cert", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Client certificate (PEM).")
+@click.option("--client-key", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Its key, if separate.")
+@auth_options(default_help=" (default: auto when --user is given)")
 @click.option("--oauth-token-file", type=click.Path(dir_okay=False), help="Bearer token file.")
 @click.option("--oauth-token-cmd", metavar="CMD", help="Command printing a bearer token.")
 @click.option("--show-secrets", is_flag=True, help="Show AUTH exchanges in the transcript.")
@@ -156,7 +163,7 @@ def command(ctx: click.Context, **o: Any) -> int:
         k: v for k, v in o.items() if k not in ("json_mode", "verbose")
     }), read_text=_read_text)
     if o["insecure"]:
-        click.echo("smtpcli: WARNING: --insecure: the server certificate is NOT verified", err=True)
+        warn_insecure()
     if plan.credentials is not None and plan.credentials.password is None and \
             plan.credentials.token is None:
         plan = sendplan.with_password(plan, resolve_password(ctx, plan.credentials.user, o["password"],

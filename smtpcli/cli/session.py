@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from smtpcli.cli.options import json_option, timeout_option
+from smtpcli.cli.secrets import password_without_prompt
+from smtpcli.cli.smtp_options import cafile_option, ehlo_option, password_options, tls_option
 
 
 @click.command("session")
 @click.argument("target", required=False)
-@click.option("--tls", "tls_mode", type=click.Choice(["implicit", "none", "starttls",
-                                                      "opportunistic"]),
-              help="TLS mode (default by port: 465 implicit, otherwise plain until .starttls).")
-@click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
-              help="Trust this CA file (PEM) in addition to the system store.")
-@click.option("--ehlo", "ehlo_name", metavar="NAME", help="Name to send with EHLO.")
-@click.option("--password-file", type=click.Path(exists=True, dir_okay=False),
-              help="Password for .auth in scripted mode (else SMTPCLI_PASSWORD or a prompt).")
+@tls_option("default by port: 465 implicit, otherwise plain until .starttls")
+@cafile_option
+@ehlo_option(default_help="this machine's FQDN")
+@password_options
 @click.option("--no-history", is_flag=True, help="Do not read or write the history file.")
 @click.option("--show-secrets", is_flag=True, help="Show AUTH exchanges in the transcript.")
 @timeout_option(30.0, "each network step")
 @json_option
 def command(
     target: str | None, tls_mode: str | None, cafile: str | None, ehlo_name: str | None,
-    password_file: str | None, no_history: bool, show_secrets: bool, timeout: float,
+    password_file: str | None, password: str | None, no_history: bool, show_secrets: bool, timeout: float,
     json_mode: bool,
 ) -> int:
     """Interactive SMTP session: raw commands as typed plus .special helpers (.help).
@@ -53,12 +50,11 @@ def command(
         tls=TlsOptions(verify=False, cafile=cafile),
     )
 
-    def scripted_secret(prompt: str) -> str | None:
-        from smtpcli.smtp.auth import read_secret_file
+    ctx = click.get_current_context()
 
-        if password_file:
-            return read_secret_file(password_file, "password")
-        return os.environ.get("SMTPCLI_PASSWORD")
+    def scripted_secret(prompt: str) -> str | None:
+        # .auth asks for it; None lets the REPL prompt (or the script fail with a clear line).
+        return password_without_prompt(ctx, password, password_file)
 
     from smtpcli.session.explain import explain_reply
 

@@ -71,7 +71,12 @@ def run_repl(
         except (EOFError, KeyboardInterrupt):
             return None
 
+    given = session.read_secret  # --password-file / SMTPCLI_PASSWORD, asked before prompting
+
     def ask_secret(text: str) -> str | None:
+        known = given(text)
+        if known is not None:
+            return known
         try:
             return str(PromptSession(**kwargs).prompt(text, is_password=True))
         except (EOFError, KeyboardInterrupt):
