@@ -87,3 +87,55 @@ def test_same_concept_same_option_everywhere(concept: str) -> None:
             shape = (tuple(sorted(param.opts)), param.name, param.metavar, words)
             shapes.setdefault(shape, []).append(path)
     assert len(shapes) <= 1, f"{concept} differs between commands: {shapes}"
+
+
+# ---- environment variables -----------------------------------------------------------------
+
+def test_every_option_has_its_command_env_var() -> None:
+    import click
+
+    from smtpcli.cli.main import cli
+    from smtpcli.cli.registry import COMMANDS
+
+    ctx = click.Context(cli)
+    checked = 0
+    for name in COMMANDS:
+        cmd = cli.get_command(ctx, name)
+        assert cmd is not None
+        subs = [(name, cmd)]
+        if isinstance(cmd, click.Group):
+            subs = [(f"{name} {n}", c) for n, c in cmd.commands.items()]
+        for path, command in subs:
+            prefix = "SMTPCLI_" + path.upper().replace("-", "_").replace(" ", "_")
+            for param in command.params:
+                longs = [o for o in param.opts if o.startswith("--")]
+                if isinstance(param, click.Option) and longs:
+                    want = f"{prefix}_{longs[0][2:].upper().replace('-', '_')}"
+                    envvars = [param.envvar] if isinstance(param.envvar, str) else param.envvar
+                    assert want in envvars, (path, longs[0], param.envvar)
+                    checked += 1
+    assert checked > 150
+
+
+def test_env_vars_reach_commands(run, dns_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = dns_server()
+    ns = f"127.0.0.1:{server.port}"
+    # The per-command name (named after the option, not click's 'nameservers') wins over the
+    # short shared one, which here points at a port nobody answers on.
+    monkeypatch.setenv("SMTPCLI_NAMESERVER", "127.0.0.1:9")
+    monkeypatch.setenv("SMTPCLI_CHECK_DOMAIN_NAMESERVER", ns)
+    monkeypatch.setenv("SMTPCLI_CHECK_DOMAIN_ONLY", "spf")
+    monkeypatch.setenv("SMTPCLI_CHECK_DOMAIN_JSON", "1")
+    code, out, _ = run("check-domain", "example.test", "--timeout", "2")
+    doc = json.loads(out)
+    assert code == 0 and {f["id"].split(".")[0] for f in doc["findings"]} == {"spf"}
+    monkeypatch.setenv("SMTPCLI_NAMESERVER", ns)  # the short name alone, for dkim check-key
+    monkeypatch.setenv("SMTPCLI_DKIM_CHECK_KEY_SELECTOR", "selector1")
+    code, out, _ = run("dkim", "check-key", "--domain", "example.test", "--json")
+    assert code == 0 and json.loads(out)["status"] == "ok"
+
+
+def test_traceback_env_zero_means_no(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTPCLI_TRACEBACK", "0")
+    code, _, err = run("inspect", "/nonexistent/x.eml", "--offline")
+    assert code == 2 and err.strip() == "smtpcli: cannot read /nonexistent/x.eml: No such file or directory"

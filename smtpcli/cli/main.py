@@ -17,6 +17,23 @@ from smtpcli.errors import ExitCode, SmtpcliError
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "SMTPCLI"}
 
 
+def add_env_names(command: click.Command, prefix: str) -> None:
+    """``SMTPCLI_<COMMAND>_<OPTION>`` for every option, named after the long option (click's
+    own automatic names follow the Python parameter: ``json_mode``, ``ehlo_name``) and checked
+    before a short shared name such as ``SMTPCLI_NAMESERVER``."""
+    for param in command.params:
+        longs = [o for o in param.opts if o.startswith("--")]
+        if not isinstance(param, click.Option) or not longs:
+            continue
+        name = f"{prefix}_{longs[0][2:].upper().replace('-', '_')}"
+        given = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
+        if name not in given:
+            param.envvar = [name, *given]
+    if isinstance(command, click.Group):
+        for sub_name, sub in command.commands.items():
+            add_env_names(sub, f"{prefix}_{sub_name.upper().replace('-', '_')}")
+
+
 class LazyGroup(click.Group):
     """Lists commands from the registry; imports a command's module only to run it."""
 
@@ -29,6 +46,7 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(entry[0])
         command: click.Command = module.command
+        add_env_names(command, f"SMTPCLI_{cmd_name.upper().replace('-', '_')}")
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -93,7 +111,9 @@ def _click_one_line(exc: click.ClickException) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the CLI and turn every outcome into one exit code."""
     args = sys.argv[1:] if argv is None else argv
-    STATE.traceback = "--traceback" in args or bool(os.environ.get("SMTPCLI_TRACEBACK"))
+    # As click reads the flag: SMTPCLI_TRACEBACK=0 (or false/no/off) means no.
+    env = os.environ.get("SMTPCLI_TRACEBACK", "").strip().lower()
+    STATE.traceback = "--traceback" in args or env not in ("", "0", "false", "no", "off", "f", "n")
     # Known before parsing, so that even a usage error is a JSON document in --json mode.
     STATE.json = "--json" in args
     STATE.command = next((a for a in args if a in COMMANDS), None)
