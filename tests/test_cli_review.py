@@ -11,7 +11,9 @@ from smtpcli.cli.state import STATE
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]):
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("COLUMNS", "80")  # help and text output are judged at 80 columns
+
     def _run(*args: str) -> tuple[int, str, str]:
         STATE.json = STATE.traceback = False
         with pytest.raises(SystemExit) as exc:
@@ -139,3 +141,32 @@ def test_traceback_env_zero_means_no(run, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("SMTPCLI_TRACEBACK", "0")
     code, _, err = run("inspect", "/nonexistent/x.eml", "--offline")
     assert code == 2 and err.strip() == "smtpcli: cannot read /nonexistent/x.eml: No such file or directory"
+
+
+# ---- help ----------------------------------------------------------------------------------
+
+def test_registry_line_is_the_docstring_first_line() -> None:
+    from smtpcli.cli.registry import COMMANDS
+
+    commands = all_commands()
+    for name, (_, line) in COMMANDS.items():
+        first = (commands[name].help or "").strip().splitlines()[0]  # type: ignore[attr-defined]
+        assert first == line, name
+        # click lays the table out in 78 columns: name column 12 wide, two spaces each side.
+        assert len(f"  {name:<12}  {line}") <= 78, name
+
+
+@pytest.mark.parametrize("path", sorted(all_commands()))
+def test_help_has_summary_examples_and_every_option(run, path: str) -> None:
+    import click
+
+    cmd = all_commands()[path]
+    code, out, _ = run(*path.split(), "--help")
+    assert code == 0
+    lines = out.splitlines()
+    assert all(len(ln) <= 80 for ln in lines), [ln for ln in lines if len(ln) > 80]
+    assert "Examples:" in out and f"smtpcli {path}" in out.split("Examples:", 1)[1]
+    if not isinstance(cmd, click.Group):
+        for param in cmd.params:  # type: ignore[attr-defined]
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, (path, param.opts)

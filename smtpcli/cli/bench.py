@@ -142,7 +142,7 @@ def command(
     user: str | None, password_file: str | None, password: str | None, auth_mech: str,
     mail_from: str, rcpt_to: str, ehlo_name: str, timeout: float, json_mode: bool,
 ) -> int:
-    """Load-test an SMTP server: messages/s and latency percentiles per stage.
+    """Load-test an SMTP server: messages/s and latency percentiles.
 
     Keeps --concurrency connections open and sends message after message on each.
 
@@ -150,7 +150,8 @@ def command(
     Examples:
       smtpcli bench 127.0.0.1:2525 --messages 10000 --concurrency 20
       smtpcli bench 127.0.0.1:2525 --duration 10 --pipelining --json
-      smtpcli bench localhost:2587 --tls starttls --cafile ca.pem -u me --password-file pw
+      smtpcli bench localhost:2587 --tls starttls --cafile ca.pem \\
+          -u me --password-file pw
     """
     import asyncio
 

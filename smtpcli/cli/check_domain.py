@@ -164,11 +164,18 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
             mta_sts_port: int, concurrency: int, quiet: bool, nameservers: tuple[str, ...],
             dns_retries: int, timeout: float, strict: bool, junit_path: str | None,
             json_mode: bool) -> int:
-    """Check DOMAIN's mail DNS: MX, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, BIMI, DNSSEC, blocklists.
+    """Check a domain's MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, BIMI.
 
-    Several domains (or '-' for stdin, --from-file) are checked concurrently; --json then
-    prints JSON Lines. Exit: 3 if any lookup failed, else 1 if any check failed (or warned with
-    --strict), else 0.
+    Also DNSSEC and blocklists. Several domains (or '-' for stdin, --from-file) are checked
+    concurrently; --json then prints JSON Lines. Exit: 3 if any lookup failed, else 1 if any
+    check failed (or warned with --strict), else 0.
+
+    \b
+    Examples:
+      smtpcli check-domain example.com
+      smtpcli check-domain example.com --dkim-selector s1 --strict --junit dns.xml
+      smtpcli check-domain --from-file domains.txt --json
+      smtpcli check-domain example.com --record 'v=spf1 mx -all'
     """
     import asyncio
     import ipaddress

@@ -21,11 +21,13 @@ STEPS = ("send", "probe", "session", "explain", "check-domain")
 @json_option
 def command(steps: tuple[str, ...], keep_serving: bool, password_file: str | None,
             json_mode: bool) -> int:
-    """Start a capture server on loopback and run send, probe, session, explain and
-    check-domain against it, showing each command line. Offline; needs nothing else.
+    """Run the main commands against a local server, offline.
+
+    Starts a capture server on loopback and runs send, probe, session, explain and
+    check-domain against it, showing each command line. Exit 0 when every step did what it
+    should (the demo zone's warnings are expected).
 
     \b
-    Exit 0 when every step did what it should (the demo zone's warnings are expected).
     Examples:
       smtpcli demo
       smtpcli demo --step send --step session --keep-serving

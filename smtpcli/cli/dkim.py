@@ -16,7 +16,14 @@ from smtpcli.results import Finding, Report, Status
 
 @click.group("dkim")
 def command() -> None:
-    """DKIM keys: generate, sign, verify, check a published key."""
+    """DKIM keys: generate, sign, verify, check a published key.
+
+    \b
+    Examples:
+      smtpcli dkim keygen --domain example.com --selector s1
+      smtpcli dkim check-key --domain example.com --selector s1
+      smtpcli dkim verify message.eml
+    """
 
 
 def _keygen_facts(report: Report, paint: Any) -> Iterable[str]:
@@ -43,7 +50,13 @@ def _keygen_facts(report: Report, paint: Any) -> Iterable[str]:
 @json_option
 def keygen(domain: str, selector: str, key_type: str, bits: int, out: str | None, force: bool,
            json_mode: bool) -> int:
-    """Generate a key pair: write the private key (0600), print the DNS TXT record."""
+    """Generate a key pair: write the private key (0600), print the DNS TXT record.
+
+    \b
+    Examples:
+      smtpcli dkim keygen --domain example.com --selector s1
+      smtpcli dkim keygen --domain example.com --selector s2 --type ed25519
+    """
     from smtpcli.checks.dkimkeys import generate, record_name, split_txt, write_private_key
     from smtpcli.checks.dkimkeys import zone_line as make_zone_line
 
@@ -80,18 +93,26 @@ def _read(path: str) -> bytes:
 @click.argument("file", metavar="FILE|-")
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False),
               metavar="KEYFILE", help="Private key (PEM RSA/Ed25519, or base64 Ed25519 seed).")
-@click.option("--selector", required=True, metavar="SELECTOR")
-@click.option("--domain", required=True, metavar="DOMAIN")
+@click.option("--selector", required=True, metavar="SELECTOR", help="Selector (s=).")
+@click.option("--domain", required=True, metavar="DOMAIN", help="Signing domain (d=).")
 @click.option("--headers", metavar="H1:H2:...",
               help="Header fields to sign (default: dkimpy's RFC 6376 list).")
 @click.option("--length", is_flag=True, help="Add l= (body length); weakens the signature.")
 @click.option("--canonicalization", "-c", default="relaxed/relaxed", show_default=True,
-              type=click.Choice(["relaxed/relaxed", "relaxed/simple", "simple/simple",
-                                 "simple/relaxed"]))
+              metavar="HEADER/BODY", type=click.Choice(["relaxed/relaxed", "relaxed/simple",
+                                                        "simple/simple", "simple/relaxed"]),
+              help="Canonicalization (c=): relaxed or simple, for header/body.")
 @json_option
 def sign(file: str, key_path: str, selector: str, domain: str, headers: str | None,
          length: bool, canonicalization: str, json_mode: bool) -> int:
-    """Sign FILE and print the signed message on stdout."""
+    """Sign FILE and print the signed message on stdout.
+
+    \b
+    Examples:
+      smtpcli dkim sign message.eml --key s1.example.com.key --selector s1 \\
+          --domain example.com > signed.eml
+      smtpcli dkim sign - --key k.pem --selector s1 --domain example.com < m.eml
+    """
     import dkim
 
     from smtpcli.checks.dkimkeys import load_private_key
@@ -100,7 +121,7 @@ def sign(file: str, key_path: str, selector: str, domain: str, headers: str | No
     try:
         algorithm, key = load_private_key(Path(key_path).read_bytes())
     except OSError as exc:
-        raise UsageError(f"cannot read {key_path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read key file {key_path}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise UsageError(f"{key_path}: {exc}") from None
     include = [h.strip().encode() for h in headers.split(":") if h.strip()] if headers else None
@@ -134,7 +155,13 @@ def sign(file: str, key_path: str, selector: str, domain: str, headers: str | No
 @json_option
 def verify(file: str, nameservers: tuple[str, ...], dns_retries: int, timeout: float,
            strict: bool, json_mode: bool) -> int:
-    """Verify every DKIM-Signature of FILE (the same code as `inspect`)."""
+    """Verify every DKIM-Signature of FILE (the same code as `inspect`).
+
+    \b
+    Examples:
+      smtpcli dkim verify message.eml
+      smtpcli dkim verify - --nameserver 127.0.0.1:5353 --json < message.eml
+    """
     from smtpcli.checks.message.dkimverify import dkim_findings, verify_all
     from smtpcli.checks.message.lookups import TxtLookups
     from smtpcli.checks.message.parse import parse_message
@@ -165,15 +192,21 @@ def _evaluate_key(text: str, subject: str) -> tuple[list[Finding], str]:
 
 
 @command.command("check-key")
-@click.option("--domain", required=True, metavar="DOMAIN")
-@click.option("--selector", required=True, metavar="SELECTOR")
+@click.option("--domain", required=True, metavar="DOMAIN", help="Signing domain (d=).")
+@click.option("--selector", required=True, metavar="SELECTOR", help="Selector (s=).")
 @dns_options
 @timeout_option(5.0, "each DNS lookup")
 @strict_option
 @json_option
 def check_key(domain: str, selector: str, nameservers: tuple[str, ...], dns_retries: int,
               timeout: float, strict: bool, json_mode: bool) -> int:
-    """Look up SELECTOR._domainkey.DOMAIN and check the key (same rules as check-domain)."""
+    """Look up SELECTOR._domainkey.DOMAIN and check the key (same rules as check-domain).
+
+    \b
+    Examples:
+      smtpcli dkim check-key --domain example.com --selector s1
+      smtpcli dkim check-key --domain example.com --selector s1 --strict --json
+    """
     from smtpcli.checks.dkimkeys import record_name
     from smtpcli.checks.message.lookups import TxtLookups
     from smtpcli.dnsq.resolver import ResolverConfig

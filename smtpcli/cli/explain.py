@@ -121,13 +121,13 @@ def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject
             exit_status: bool, json_mode: bool) -> int:
     """Explain SMTP reply codes, rejection lines and bounces.
 
-    \b
-    Input: a basic code (550), an enhanced code (5.7.26, #5.3.4), a whole reply line,
-    a multi-line reply, a bounce or DSN message file, or '-' for stdin.
+    Input: a basic code (550), an enhanced code (5.7.26, #5.3.4), a whole reply line, a
+    multi-line reply, a bounce or DSN message file, or '-' for stdin.
+
     \b
     Examples:
       smtpcli explain 550 5.7.26
-      smtpcli explain "451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited"
+      smtpcli explain "550 5.7.1 Service unavailable; client [192.0.2.1] blocked"
       smtpcli explain bounce.eml
       smtpcli explain --list --class 5 --subject 7
     """

@@ -76,13 +76,19 @@ def render_facts(report: Report, paint: Any) -> Iterable[str]:
 def command(file: str, offline: bool, ip: str | None, sender: str | None, helo: str | None,
             nameservers: tuple[str, ...], dns_retries: int, timeout: float, strict: bool,
             json_mode: bool) -> int:
-    """Inspect a received message: why did it land in spam?
+    """Inspect a received message: DKIM, ARC, SPF, DMARC, hops.
 
-    Parses FILE (or stdin with '-') tolerantly, walks the Received chain, verifies every
-    DKIM-Signature and the ARC chain, evaluates SPF for the IP the message entered from and
-    DMARC alignment, and compares all of it with the message's Authentication-Results.
+    Why did it land in spam? Parses FILE (or stdin with '-') tolerantly, walks the Received
+    chain, verifies every DKIM-Signature and the ARC chain, evaluates SPF for the IP the message
+    entered from and DMARC alignment, and compares all of it with the message's
+    Authentication-Results. Exit: 0 everything passes, 1 a check failed, 2 unreadable file,
+    3 lookups failed.
 
-    Exit codes: 0 everything passes, 1 a check failed, 2 unreadable file, 3 lookups failed.
+    \b
+    Examples:
+      smtpcli inspect message.eml
+      smtpcli inspect message.eml --ip 192.0.2.7 --json
+      smtpcli inspect --offline - < message.eml
     """
     import ipaddress
 

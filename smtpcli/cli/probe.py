@@ -49,8 +49,10 @@ def command(
     timeout: float, nameservers: tuple[str, ...], dns_retries: int, strict: bool,
     junit_path: str | None, json_mode: bool,
 ) -> int:
-    """Probe TARGET: host[:port], [v6]:port, smtp(s):// URL, or a domain (every MX, every
-    address, concurrently).
+    """Probe a server or a domain's MX: TLS, DANE, MTA-STS, AUTH.
+
+    TARGET is host[:port], [v6]:port, an smtp(s):// URL, or a domain: then every MX host and
+    every address of it, concurrently.
 
     \b
     Examples:

@@ -136,7 +136,8 @@ def _facts_lines(report: Report, paint: Any) -> list[str]:
 @click.option("--bdat", is_flag=True, help="Send with BDAT (CHUNKING) instead of DATA.")
 @click.option("--chunk-size", type=click.IntRange(0), default=0, help="BDAT chunk size (0: one).")
 @click.option("--dsn-notify", metavar="LIST", help="NEVER or SUCCESS,FAILURE,DELAY (RFC 3461).")
-@click.option("--dsn-ret", type=click.Choice(["FULL", "HDRS"], case_sensitive=False))
+@click.option("--dsn-ret", type=click.Choice(["FULL", "HDRS"], case_sensitive=False),
+              help="DSN: return the full message or only its headers (RFC 3461 4.3).")
 @click.option("--envid", metavar="ID", help="DSN envelope id.")
 @click.option("--requiretls", is_flag=True, help="MAIL FROM ... REQUIRETLS (RFC 8689).")
 @click.option("--mail-param", multiple=True, metavar="KEY[=VAL]", help="Extra MAIL FROM parameter.")
@@ -150,12 +151,17 @@ def _facts_lines(report: Report, paint: Any) -> list[str]:
 @json_option
 @click.pass_context
 def command(ctx: click.Context, **o: Any) -> int:
-    """Send a test message: any server, TLS mode, AUTH, MIME, DKIM, live transcript.
+    """Send a test message (TLS, AUTH, MIME, DKIM, live transcript).
+
+    Sends to --server, or without it straight to the recipient domain's MX hosts, and reports
+    every step; -v streams the SMTP dialogue to stderr as it happens.
 
     \b
-    smtpcli send -s mail.example.com:587 -u me --password-file pw -f me@example.com -t you@example.net
-    smtpcli send -f me@example.com -t you@example.net          # straight to the MX
-    smtpcli send -s 127.0.0.1:2525 --tls none --quit-after rcpt -f a@x.test -t b@x.test
+    Examples:
+      smtpcli send -s mail.example.com:587 -u me --password-file pw \\
+          -f me@example.com -t you@example.net
+      smtpcli send -f me@example.com -t you@example.net     # straight to the MX
+      smtpcli send -s 127.0.0.1:2525 --quit-after rcpt -f a@x.test -t b@x.test
     """
     from smtpcli.smtp import sendplan
 

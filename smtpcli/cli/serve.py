@@ -135,6 +135,8 @@ def _report(server: Any, expect: int | None) -> Report:
               help="Append envelope, headers, size, TLS and AUTH facts per message as JSON Lines.")
 @click.option("--no-fsync", is_flag=True,
               help="Skip fsync (messages still reach the OS before 250; faster, not crash-safe).")
+@click.option("--no-received", is_flag=True,
+              help="Store messages exactly as sent, without serve's Received: header.")
 @click.option("--reply", "replies", multiple=True, metavar="STAGE:CODE [TEXT][:COND]",
               help=f"Answer CODE TEXT at STAGE ({STAGES_HELP}); COND is PCT or "
                    "from|to|helo|user|peer=GLOB or nth=N / first=N. Repeatable.")
@@ -162,12 +164,13 @@ def command(
     auth_accept_any: bool, auth_required: bool, auth_plaintext: bool, max_size: int,
     no_smtputf8: bool, no_pipelining: bool, no_8bitmime: bool, hide: tuple[str, ...],
     maildir: str | None, mbox: str | None, jsonl: str | None, no_fsync: bool,
+    no_received: bool,
     replies: tuple[str, ...], delays: tuple[str, ...], drops: tuple[str, ...],
     greylist: float | None, tarpit: bool, tarpit_delay: int, seed: int | None,
     count: int | None, exit_after: float | None, expect: int | None, grace: float,
     json_mode: bool,
 ) -> int:
-    """Run a capture SMTP server for tests and CI, with scripted faults.
+    """Capture SMTP server for tests and CI, with scripted faults.
 
     Listens on loopback (127.0.0.1:2525) unless --public; prints one line (or, with --json, one
     JSON document) per event. Stops on SIGINT/SIGTERM, --count or --exit-after, after every
@@ -176,7 +179,8 @@ def command(
     \b
     Examples:
       smtpcli serve --maildir ./mail --count 1 --expect 1
-      smtpcli serve --tls-self-signed --auth-users users.txt --listen 127.0.0.1:2587
+      smtpcli serve --tls-self-signed --auth-users users.txt \\
+          --listen 127.0.0.1:2587
       smtpcli serve --reply 'rcpt:550 5.1.1 No such user:to=bad@*' --greylist 5
     """
     from smtpcli.server.config import ServeConfig, parse_listen, read_users_file
@@ -196,6 +200,7 @@ def command(
         auth_accept_any=auth_accept_any, auth_required=auth_required,
         auth_plaintext=auth_plaintext, max_size=max_size, smtputf8=not no_smtputf8,
         hide=hidden, maildir=maildir, mbox=mbox, jsonl=jsonl, fsync=not no_fsync,
+        received=not no_received,
         replies=[parse_reply(r) for r in replies], delays=[parse_delay(d) for d in delays],
         drops=[parse_drop(d) for d in drops], greylist=greylist, tarpit=tarpit,
         tarpit_delay_ms=tarpit_delay, seed=seed, count=count, exit_after=exit_after,

@@ -26,7 +26,10 @@ def command(
     password_file: str | None, password: str | None, no_history: bool, show_secrets: bool, timeout: float,
     json_mode: bool,
 ) -> int:
-    """Interactive SMTP session: raw commands as typed plus .special helpers (.help).
+    """Interactive SMTP session with completion and helpers.
+
+    Raw SMTP commands as typed, plus .special helpers (.starttls, .auth, .data; .help lists
+    them).
 
     With stdin not a terminal, reads the same lines from it and prints the transcript
     (--json: as JSON); the exit code follows the last reply (0, 4 or 5; 3 when the connection
@@ -35,7 +38,9 @@ def command(
     \b
     Examples:
       smtpcli session mx.example.org
-      printf 'EHLO me\\n.starttls\\n.auth PLAIN alice\\nQUIT\\n' | smtpcli session host:587
+      smtpcli session 127.0.0.1:2525 --tls none < dialogue.txt
+      printf 'EHLO me\\n.starttls\\n.auth PLAIN alice\\nQUIT\\n' \\
+          | smtpcli session host:587 --password-file pw
     """
     from smtpcli.session.engine import Output, Session
     from smtpcli.session.scripted import run_scripted, session_report, text_emitter
