@@ -134,8 +134,15 @@ def _posttls_finger(pf, capath: Path) -> dict[str, str]:
             "sha256": fp.group(1).replace(":", "").lower()}
 
 
-def test_probe_reports_what_posttls_finger_reports(postfix, tls_certs) -> None:  # noqa: F811
+PTR_ZONES = {
+    "127.in-addr.arpa.": "1.0.0 IN PTR mx.pf.test.\n",
+    "pf.test.": "mx IN A 127.0.0.1\n",
+}
+
+
+def test_probe_reports_what_posttls_finger_reports(postfix, tls_certs, dns_server) -> None:  # noqa: F811
     pf = postfix(tls=tls_certs.valid)
+    dns = dns_server(zones=PTR_ZONES)  # probe's reverse DNS goes here, never to the system
     # Outside pytest's 0700 tmp_path: posttls-finger reads CApath as the postfix user.
     capath = Path(tempfile.mkdtemp(prefix="smtpcli-capath-"))
     try:
@@ -146,7 +153,7 @@ def test_probe_reports_what_posttls_finger_reports(postfix, tls_certs) -> None: 
     finally:
         shutil.rmtree(capath, ignore_errors=True)
     done = smtpcli("probe", f"127.0.0.1:{pf.port}", "--cafile", str(tls_certs.ca_path),
-                   "--no-tls-versions", "--json")
+                   "--no-tls-versions", "--nameserver", dns.nameserver, "--json")
     # Only the facts are compared here; findings (DANE, MTA-STS...) may fail or warn.
     assert done.returncode in (0, 1), done.stderr + done.stdout
     [host] = json.loads(done.stdout)["facts"]["hosts"]
@@ -190,7 +197,8 @@ def test_swaks_into_serve_stores_what_swaks_sent(mode, serve_proc, tls_certs, tm
     swaks = require_tool("swaks")
     users = tmp_path / "users.txt"
     users.write_text("alice:s3cret\n")
-    args = ["--tls-cert", str(tls_certs.valid.cert_path), "--tls-key", str(tls_certs.valid.key_path)]
+    args = ["--tls-cert", str(tls_certs.valid.cert_path), "--tls-key", str(tls_certs.valid.key_path),
+            "--no-received"]  # compare what swaks sent with what serve stored, byte for byte
     if mode == "auth":
         args += ["--auth-users", str(users), "--auth-required"]
     server = serve_proc(*args)
@@ -293,9 +301,9 @@ def test_send_through_postfix_to_serve_then_inspect(postfix, serve_proc, tls_cer
     assert postfix_hop["with"] == "ESMTPS" and postfix_hop["tls"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="smtpcli serve stores messages without adding its own "
-                   "Received header (RFC 5321 4.4), so the Postfix -> serve hop is not in the chain")
 def test_received_chain_shows_the_serve_hop(postfix, serve_proc, tls_certs) -> None:  # noqa: F811
-    hops = _relayed(postfix, serve_proc, tls_certs)
-    assert len(hops) == 2
-    assert hops[0]["from"] == "mx.pf.test"
+    hops = _relayed(postfix, serve_proc, tls_certs)  # oldest first
+    assert [h["by"] for h in hops] == ["mx.pf.test", "smtpcli.test"]
+    serve_hop = hops[1]
+    assert serve_hop["from"] == "mx.pf.test" and serve_hop["from_ip"] == "127.0.0.1"
+    assert serve_hop["with"] == "ESMTP"

@@ -44,15 +44,19 @@ def test_smtplib_message_stored_byte_for_byte_everywhere(capture_server, tmp_pat
                          jsonl=str(tmp_path / "m.jsonl"), memory=True)
     with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
         s.sendmail("ann@x.test", ["bob@y.test", "cy@y.test"], MESSAGE)
-    # Maildir: exactly the bytes between DATA and the final dot, dot-unstuffed.
+    # Maildir: serve's Received: header (RFC 5321 4.4), then exactly the bytes between DATA and
+    # the final dot, dot-unstuffed.
+    trace = srv.messages[0].trace
+    assert trace.startswith(b"Received: from ") and b" with ESMTP id " in trace
+    assert b"for <" not in trace  # two recipients: neither is named
     files = list((tmp_path / "md" / "new").iterdir())
-    assert len(files) == 1 and files[0].read_bytes() == MESSAGE
+    assert len(files) == 1 and files[0].read_bytes() == trace + MESSAGE
     assert not list((tmp_path / "md" / "tmp").iterdir())
     # mbox (mboxrd): From_ line, LF ends, >-quoted From lines.
     mbox = (tmp_path / "mbox").read_bytes()
     assert mbox.startswith(b"From ann@x.test ")
     body = mbox.split(b"\n", 1)[1]
-    expected = MESSAGE.replace(b"\r\n", b"\n").replace(b"\n>From quoted", b"\n>>From quoted")
+    expected = (trace + MESSAGE).replace(b"\r\n", b"\n").replace(b"\n>From quoted", b"\n>>From quoted")
     expected = expected.replace(b"\nFrom the start", b"\n>From the start") + b"\n"
     assert body == expected
     # JSON Lines: envelope, headers, size, digest of the exact bytes.
@@ -80,7 +84,7 @@ def test_swaks_message_stored_byte_for_byte(capture_server, tmp_path: Path) -> N
     _interop("swaks")
     data = MESSAGE.rstrip(b"\r\n")
     (tmp_path / "msg.eml").write_bytes(data)
-    srv = capture_server(maildir=str(tmp_path / "md"))
+    srv = capture_server(maildir=str(tmp_path / "md"), received=False)
     out = subprocess.run(
         ["swaks", "--server", f"127.0.0.1:{srv.port}", "--from", "ann@x.test",
          "--to", "bob@y.test", "--data", str(tmp_path / "msg.eml")],
@@ -285,7 +289,8 @@ def test_sigterm_during_transfer_finishes_it_then_stops(tmp_path: Path) -> None:
     assert rc == 0, err
     assert events[-1]["facts"]["summary"]["reason"] == "signal SIGTERM"
     (path,) = (tmp_path / "md" / "new").iterdir()
-    assert path.read_bytes() == MESSAGE
+    stored = path.read_bytes()
+    assert stored.startswith(b"Received: from ") and stored.endswith(b"\r\n" + MESSAGE)
 
 
 def test_sigterm_with_unfinished_transfer_stores_nothing(tmp_path: Path) -> None:
@@ -301,3 +306,38 @@ def test_sigterm_with_unfinished_transfer_stores_nothing(tmp_path: Path) -> None
     assert b"250" not in rest  # never acknowledged ...
     assert list((tmp_path / "md" / "new").iterdir()) == []  # ... and never stored
     assert events[-1]["facts"]["summary"]["messages"] == 0
+
+
+def test_received_header_names_protocol_and_single_recipient(capture_server, tmp_path: Path) -> None:
+    srv = capture_server(tls_self_signed=True, auth_users={"ann": "s3cret"}, maildir=str(tmp_path / "md"))
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", srv.port, local_hostname="client.test", timeout=10) as s:
+        s.starttls(context=ctx)
+        s.login("ann", "s3cret")
+        s.sendmail("ann@x.test", ["bob@y.test"], MESSAGE)
+    (path,) = (tmp_path / "md" / "new").iterdir()
+    head = path.read_bytes().split(b"\r\n\t")
+    assert head[0] == b"Received: from client.test ([127.0.0.1])"
+    assert head[1].startswith(b"by smtpcli.test (smtpcli serve) with ESMTPSA id ")
+    assert head[2].startswith(b"for <bob@y.test>; ")
+
+
+def test_no_received_stores_exactly_what_was_sent(capture_server, tmp_path: Path) -> None:
+    srv = capture_server(maildir=str(tmp_path / "md"), received=False)
+    with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
+        s.sendmail("ann@x.test", ["bob@y.test"], MESSAGE)
+    (path,) = (tmp_path / "md" / "new").iterdir()
+    assert path.read_bytes() == MESSAGE
+
+
+def test_received_header_cannot_be_broken_by_client_text() -> None:
+    from smtpcli.server.trace import received_header
+
+    header = received_header(helo="evil\r\nX-Injected: 1", peer_ip="127.0.0.1", hostname="h",
+                             message_id="1", recipients=["a@b\r\nX: y"], esmtp=False, tls=False,
+                             authenticated=False, when=0)
+    assert header.count(b"\r\n") == 3 and b"\r\nX-" not in header
+    assert b" with SMTP id 1" in header

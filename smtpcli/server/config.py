@@ -90,6 +90,7 @@ class ServeConfig:
     jsonl: str | None = None
     memory: bool = False  # keep messages in memory even when another store is set
     fsync: bool = True
+    received: bool = True  # add a Received: trace header (RFC 5321 4.4)
     # faults
     replies: list[ReplyRule] = field(default_factory=list)
     delays: list[DelayRule] = field(default_factory=list)

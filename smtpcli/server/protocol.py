@@ -17,6 +17,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from smtpcli.server.faults import Decision
 from smtpcli.server.storage import StoredMessage
+from smtpcli.server.trace import received_header
 
 if TYPE_CHECKING:
     from smtpcli.server.runner import ServerState
@@ -282,6 +283,13 @@ class CaptureHandler:
             auth=_auth_facts(session),
             smtputf8=bool(envelope.smtp_utf8),
         )
+        if self.config.received:
+            msg.trace = received_header(
+                helo=session.host_name, peer_ip=_peer_ip(session.peer),
+                hostname=self.config.hostname, message_id=msg.id, recipients=msg.rcpt_tos,
+                esmtp=bool(session.extended_smtp), tls=msg.tls is not None,
+                authenticated=bool(session.authenticated), when=msg.received_at,
+            )
         try:
             await self.state.store(msg, server.conn_id)
         except OSError as exc:
@@ -317,6 +325,10 @@ class CaptureHandler:
             session.smtpcli_auth_mechanism = mechanism  # type: ignore[attr-defined]
             return AuthResult(success=True, auth_data=data)
         return AuthResult(success=False, handled=False)
+
+
+def _peer_ip(peer: Any) -> str | None:
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
 
 def _peer_text(peer: Any) -> str | None:

@@ -40,10 +40,16 @@ class StoredMessage:
     auth: dict[str, Any] | None = None
     smtputf8: bool = False
     locations: list[str] = field(default_factory=list)
+    trace: bytes = b""  # the Received: header serve adds (RFC 5321 4.4), empty with --no-received
 
     @property
     def size(self) -> int:
         return len(self.content)
+
+    @property
+    def stored(self) -> bytes:
+        """What the stores write: the trace header, then the message exactly as received."""
+        return self.trace + self.content
 
     def headers(self) -> list[list[str]]:
         """Header fields as [name, value] pairs (unfolded), in order."""
@@ -60,6 +66,8 @@ class StoredMessage:
             "rcpt_tos": self.rcpt_tos, "size": self.size, "smtputf8": self.smtputf8,
             "tls": self.tls, "auth": self.auth,
         }
+        if self.trace:
+            out["received_header"] = " ".join(self.trace.decode("utf-8", "replace").split())
         if self.mail_options:
             out["mail_options"] = self.mail_options
         if self.rcpt_options:
@@ -105,7 +113,7 @@ class MaildirStore:
         name = f"{int(msg.received_at)}.M{time.time_ns() % 1_000_000_000}P{os.getpid()}Q{msg.seq}.{self._host}"
         tmp = self.root / "tmp" / name
         with open(tmp, "wb") as fh:
-            fh.write(msg.content)
+            fh.write(msg.stored)
             if self.fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -126,7 +134,7 @@ def mboxrd_entry(msg: StoredMessage) -> bytes:
     """One mboxrd entry: From_ line, LF line ends, ``>``-quoted ``>*From `` lines, blank line."""
     sender = msg.mail_from or "MAILER-DAEMON"
     stamp = time.asctime(time.gmtime(msg.received_at))
-    body = msg.content.replace(b"\r\n", b"\n")
+    body = msg.stored.replace(b"\r\n", b"\n")
     body = _FROM_LINE.sub(rb">\1", body)
     if not body.endswith(b"\n"):
         body += b"\n"
