@@ -89,4 +89,9 @@ def command(
         from smtpcli.render.json_out import render_json
 
         render_json(session_report(session, code))
+    from smtpcli.session.scripted import failure_line
+
+    failed = failure_line(session, code)
+    if failed:
+        click.echo(f"smtpcli: {failed}", err=True)  # the transcript is on stdout; one line here
     return code

@@ -60,6 +60,7 @@ class Session:
         self.done = False
         self.last_reply: Reply | None = None
         self.last_error: SmtpcliError | None = None
+        self.closed_by_server = False  # the last reply was 421 (RFC 5321 3.8)
 
     # ---- output -------------------------------------------------------------------------
 
@@ -83,6 +84,14 @@ class Session:
             text = self.explainer(reply)
             if text:
                 self.emit(Output("explain", text, reply.code))
+        if reply.code == 421 and self.conn is not None:
+            # RFC 5321 3.8: 421 means the server is closing the channel; nothing more may be
+            # sent on it (a script stops here instead of failing on every later line).
+            self.conn.close()
+            self.conn = None
+            self.state.disconnected()
+            self.closed_by_server = True
+            self.info("the server closed the session (421): .connect reconnects")
         return reply
 
     def _failed(self, exc: SmtpcliError) -> None:
@@ -190,7 +199,7 @@ class Session:
         text = line.rstrip("\r\n")
         try:
             with self.transcript.in_stage("data"):
-                conn.send(text + "\r\n")
+                conn.send(text + "\r\n", command=False)
                 if text == ".":
                     self.state.in_data = False
                     self._replied(conn.read_reply())
@@ -223,6 +232,7 @@ class Session:
         if self.conn is not None:
             self.conn.close()
         self.state.disconnected()
+        self.closed_by_server = False
         self.conn = SmtpConnection(self.target, self.options, self.transcript)
         try:
             banner = self.conn.open()
@@ -325,7 +335,7 @@ class Session:
             with self.transcript.in_stage("data"):
                 self.transcript.info(f"[message: {lines} lines, {len(payload)} bytes]")
                 conn.send_raw(payload)
-                conn.send(".\r\n")
+                conn.send(".\r\n", command=False)
                 return self._replied(conn.read_reply())
         except SmtpcliError as exc:
             self._failed(exc)

@@ -1,8 +1,10 @@
 """Scripted mode: stdin is not a terminal, so lines come from it and the transcript goes out.
 
-Exit code by the last reply to a command other than the final QUIT (DESIGN exit codes: 0 for
-2xx/3xx, 4 for 4xx, 5 for 5xx), 3 when the last thing that happened was a failure to connect or
-a lost connection.
+The whole transcript, errors included (``!`` lines), goes to stdout; a failed run adds exactly
+one ``smtpcli: ...`` line on stderr (``failure_line``). Exit code by the last reply to a command
+other than the final QUIT (DESIGN exit codes: 0 for 2xx/3xx, 4 for 4xx, 5 for 5xx), 3 when the
+last thing that happened was a failure to connect or a lost connection. The script stops at a
+lost connection or a 421 (the server closing, RFC 5321 3.8): later lines would only fail.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def session_exit_code(session: Session) -> int:
 def run_lines(session: Session, lines: Iterator[str]) -> None:
     """Feed lines to the session until input ends or it quits; then QUIT (not counted)."""
     for line in lines:
+        if session.conn is None and (session.last_error is not None or session.closed_by_server):
+            # Connect failed, the connection was lost, or a 421 closed it: what follows could
+            # only fail, and its errors would hide the one that matters.
+            session.info("script stopped: no connection to send the remaining lines on")
+            return
         session.handle(line.rstrip("\r\n"))
         if session.done:
             return
@@ -63,6 +70,19 @@ def session_report(session: Session, code: int) -> Report:
     return report
 
 
+def failure_line(session: Session, code: int) -> str | None:
+    """The one line (without ``smtpcli: ``) saying why a scripted run did not succeed."""
+    if code == ExitCode.OK:
+        return None
+    if session.last_error is not None:
+        return session.last_error.one_line()
+    where = session.target.display if session.target else "the server"
+    reply = session.last_reply.one_line() if session.last_reply else "no reply"
+    if len(reply) > 200:
+        reply = reply[:200] + "..."
+    return f"{where} answered the last command with {reply}"
+
+
 def run_scripted(session: Session, lines: Iterable[str]) -> int:
     """Run every line; return the exit code."""
     run_lines(session, iter(lines))
@@ -73,7 +93,7 @@ def text_emitter(out: TextIO | None = None, err: TextIO | None = None) -> Callab
     """An emit callback printing the transcript as it happens (errors to stderr)."""
 
     def emit(item: Output) -> None:
-        stream = (err or sys.stderr) if item.kind == "error" else (out or sys.stdout)
-        print(format_output(item), file=stream, flush=True)
+        # Errors stay in the transcript on stdout; the one stderr line comes at the end.
+        print(format_output(item), file=out or sys.stdout, flush=True)
 
     return emit
