@@ -32,6 +32,17 @@ class Status(enum.Enum):
 
 
 _RANK = {Status.OK: 0, Status.INFO: 1, Status.WARN: 2, Status.FAIL: 3, Status.ERROR: 4}
+_NOUNS = {Status.ERROR: "error", Status.FAIL: "failure", Status.WARN: "warning"}
+
+
+def problem_counts(statuses: list[Status]) -> list[str]:
+    """'2 errors', '1 failure', '3 warnings' (worst first) for summary lines; empty if none."""
+    parts = []
+    for status in (Status.ERROR, Status.FAIL, Status.WARN):
+        n = sum(1 for s in statuses if s is status)
+        if n:
+            parts.append(f"{n} {_NOUNS[status]}{'' if n == 1 else 's'}")
+    return parts
 
 
 def jsonable(value: Any) -> Any:

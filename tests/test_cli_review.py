@@ -170,3 +170,36 @@ def test_help_has_summary_examples_and_every_option(run, path: str) -> None:
         for param in cmd.params:  # type: ignore[attr-defined]
             if isinstance(param, click.Option) and not param.hidden:
                 assert param.help, (path, param.opts)
+
+
+# ---- text output ---------------------------------------------------------------------------
+
+def test_text_findings_fit_80_columns_and_counts_read_well(run, dns_server) -> None:
+    server = dns_server()
+    # Port 1: nobody listens; the fixture has no PTR for 127.0.0.1 and refuses the question.
+    code, out, err = run("probe", "127.0.0.1:1", "--nameserver", f"127.0.0.1:{server.port}",
+                         "--timeout", "2")
+    lines = out.splitlines()
+    assert code == 3 and err == ""
+    assert all(len(ln) <= 80 for ln in lines), [ln for ln in lines if len(ln) > 80]
+    assert "\x1b[" not in out  # captured output is not a terminal: no colour
+    assert lines[-1].startswith("ERROR") and lines[-1].endswith("2 errors")
+
+
+def test_long_finding_wraps_below_its_badge(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setenv("COLUMNS", "80")
+    from smtpcli.render.text import render_text
+    from smtpcli.results import Report, Status
+
+    report = Report("x", "t", summary="done")
+    report.add("dns.lookup-failed", Status.ERROR,
+               "TXT lookup for selector1._domainkey.example.test failed: no server answered "
+               "usefully: REFUSED", fix="ask the DNS operator why " * 5, subject="a" * 90)
+    out = io.StringIO()
+    render_text(report, out)
+    lines = out.getvalue().splitlines()
+    long_words = [ln for ln in lines if len(ln) > 80]
+    assert long_words == ["        on: " + "a" * 90]  # one word is never split
+    assert lines[1].startswith("          ") and lines[-1] == "ERROR done"

@@ -14,7 +14,7 @@ from typing import Any
 
 from smtpcli.checks.common import CheckOptions, FamilyResult
 from smtpcli.dnsq.client import DnsClient, LookupState
-from smtpcli.results import Finding, Report, Status
+from smtpcli.results import Finding, Report, Status, problem_counts
 
 FamilyCheck = Callable[[DnsClient, str, CheckOptions], Awaitable[FamilyResult]]
 FAMILIES = ("mx", "spf", "dmarc", "dkim", "mta-sts", "tlsrpt", "bimi", "dnssec", "dnsbl", "dns")
@@ -82,8 +82,7 @@ def _assemble(domain: str, families: list[FamilyResult], questions: int) -> Doma
         report.findings.extend(unique)
     report.facts = {"domain": domain, "families": {f.family: f.facts for f in families if f.facts},
                     "dns_questions": questions}
-    counts = {s: sum(1 for f in report.findings if f.status is s) for s in Status}
-    parts = [f"{counts[s]} {s.value}" for s in (Status.ERROR, Status.FAIL, Status.WARN) if counts[s]]
+    parts = problem_counts([f.status for f in report.findings])
     report.summary = f"{domain}: " + (", ".join(parts) if parts else "no problems found")
     return DomainResult(domain, families, report)
 

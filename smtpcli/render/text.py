@@ -21,19 +21,49 @@ def badge(status: Status, paint: Painter) -> str:
     return paint(f"{_BADGE[status]:<5}", status.value)
 
 
+def text_width() -> int:
+    """The terminal's width (COLUMNS first), 80 when piped; never narrower than 60."""
+    import shutil
+
+    return max(60, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _wrapped(first: str, first_len: int, text: str, pad: str, width: int) -> list[str]:
+    """``first`` (already painted, ``first_len`` visible characters) then ``text``, wrapped to
+    ``width`` with continuation lines at ``pad``. Words (host names, URLs) are never split."""
+    import textwrap
+
+    lines = textwrap.wrap(text, width=width, initial_indent=" " * first_len,
+                          subsequent_indent=pad, break_long_words=False,
+                          break_on_hyphens=False) or [""]
+    return [first + lines[0][first_len:], *lines[1:]]
+
+
 def finding_lines(finding: Finding, paint: Painter, indent: str = "  ") -> list[str]:
-    """One finding: badge, id, summary, then detail and fix lines."""
-    head = f"{indent}{badge(finding.status, paint)} {paint(finding.id, 'bold')}  {finding.summary}"
-    lines = [head]
+    """One finding: badge, id, summary, then detail and fix lines, wrapped to the terminal."""
+    width = text_width()
     pad = indent + "      "
+    prefix = f"{indent}{badge(finding.status, paint)} {paint(finding.id, 'bold')}  "
+    prefix_len = len(indent) + 6 + len(finding.id) + 2
+    if width - prefix_len < 30:  # a long id: the summary starts on its own line
+        lines = [prefix.rstrip(), *_wrapped(pad + "  ", len(pad) + 2, finding.summary,
+                                            pad + "  ", width)]
+    else:
+        lines = _wrapped(prefix, prefix_len, finding.summary, pad + "  ", width)
+
+    def labelled(label: str, text: str) -> list[str]:
+        return _wrapped(f"{pad}{paint(label, 'dim')} ", len(pad) + len(label) + 1, text,
+                        pad + "  ", width)
+
     if finding.subject:
-        lines.append(f"{pad}{paint('on:', 'dim')} {finding.subject}")
+        lines += labelled("on:", finding.subject)
     if finding.detail:
-        lines.extend(f"{pad}{line}" for line in finding.detail.splitlines())
+        for line in finding.detail.splitlines():
+            lines += _wrapped(pad, len(pad), line, pad + "  ", width)
     if finding.fix:
-        lines.append(f"{pad}{paint('fix:', 'dim')} {finding.fix}")
+        lines += labelled("fix:", finding.fix)
     if finding.reference:
-        lines.append(f"{pad}{paint('see:', 'dim')} {finding.reference}")
+        lines += labelled("see:", finding.reference)
     return lines
 
 

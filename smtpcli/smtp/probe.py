@@ -28,7 +28,7 @@ from smtpcli.errors import (
     SmtpReplyError,
     TlsError,
 )
-from smtpcli.results import Finding, Report, Status
+from smtpcli.results import Finding, Report, Status, problem_counts
 from smtpcli.smtp.target import Target, TlsMode, parse_target
 
 EXTENSIONS = ("PIPELINING", "CHUNKING", "SMTPUTF8", "DSN", "REQUIRETLS", "8BITMIME",
@@ -493,15 +493,10 @@ def _side(kind: str, host: str, address: str, port: int, implicit: bool,
 
 
 def _summary(report: Report, results: list[AddressProbe]) -> str:
-    counts: dict[Status, int] = {}
-    for f in report.findings:
-        counts[f.status] = counts.get(f.status, 0) + 1
     hosts = len({r.host for r in results})
     parts = [f"{len(results)} address{'es' if len(results) != 1 else ''} on {hosts} "
              f"host{'s' if hosts != 1 else ''}"]
-    for status in (Status.ERROR, Status.FAIL, Status.WARN):
-        if counts.get(status):
-            parts.append(f"{counts[status]} {status.value}")
+    parts += problem_counts([f.status for f in report.findings])
     return ", ".join(parts)
 
 
