@@ -34,6 +34,17 @@ from smtpcli.cli.smtp_options import cafile_option, ehlo_option, port_option
               help="Write the peer's certificate chain (first address with TLS) as PEM.")
 @click.option("--no-tls-versions", is_flag=True, help="Skip the accepted-TLS-versions test.")
 @click.option("--no-vrfy", is_flag=True, help="Do not try VRFY/EXPN.")
+@click.option("--checks", metavar="LIST",
+              help="Also run security probes (off by default): comma-separated relay, enum, "
+                   "auth-plain, starttls-injection, smuggling, or all. See the README.")
+@click.option("--relay-domain", metavar="DOMAIN", default="example.net", show_default=True,
+              help="Outside domain the open-relay probe asks the server to relay to.")
+@click.option("--known-user", "known_users", multiple=True, metavar="NAME",
+              help="A user that exists, for the enumeration probe (repeatable; default "
+                   "postmaster, root, admin).")
+@click.option("--smuggling-rcpt", metavar="ADDR",
+              help="Recipient of the smuggling probe's test messages (default postmaster@ the "
+                   "server's domain).")
 @click.option("--mta-sts-port", type=click.IntRange(1, 65535), default=443, hidden=True)
 @click.option("-4", "ipv4", is_flag=True, help="IPv4 addresses only.")
 @click.option("-6", "ipv6", is_flag=True, help="IPv6 addresses only.")
@@ -45,7 +56,9 @@ from smtpcli.cli.smtp_options import cafile_option, ehlo_option, port_option
 def command(
     target: str, port: int | None, first_only: bool, concurrency: int, cafile: str | None,
     ehlo_name: str | None, cert_days: int, expect: tuple[str, ...], save_cert: str | None,
-    no_tls_versions: bool, no_vrfy: bool, mta_sts_port: int, ipv4: bool, ipv6: bool,
+    no_tls_versions: bool, no_vrfy: bool, checks: str | None, relay_domain: str,
+    known_users: tuple[str, ...], smuggling_rcpt: str | None, mta_sts_port: int,
+    ipv4: bool, ipv6: bool,
     timeout: float, nameservers: tuple[str, ...], dns_retries: int, strict: bool,
     junit_path: str | None, json_mode: bool,
 ) -> int:
@@ -66,6 +79,10 @@ def command(
 
     if ipv4 and ipv6:
         raise UsageError("-4 and -6 exclude each other")
+    if checks:
+        from smtpcli.smtp.security import parse_checks
+
+        parse_checks(checks)  # a typo is a usage error before any traffic
     opts = ProbeOptions(
         port=port, timeout=timeout, cafile=cafile, ehlo_name=ehlo_name, first_only=first_only,
         concurrency=concurrency, cert_days=cert_days,
@@ -75,6 +92,16 @@ def command(
         resolver=ResolverConfig.from_options(nameservers, timeout, dns_retries),
     )
     report, results = run_probe(target, opts)
+    if checks:
+        from smtpcli.smtp.security import SecurityOptions, run_on_addresses
+
+        security = SecurityOptions(
+            timeout=timeout, ehlo_name=ehlo_name, relay_domain=relay_domain,
+            known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt)
+        reached = [(r.host, r.address, r.port, r.facts.get("tls_mode") == "implicit")
+                   for r in results if r.completed]
+        report.findings.extend(run_on_addresses(reached, checks, security, concurrency=concurrency))
+        report.facts["security_checks"] = checks
     if save_cert:
         chain = next((r.chain for r in results if r.chain), None)
         if chain is None:

@@ -17,7 +17,7 @@ from smtpcli.results import Finding
 from smtpcli.smtp.security.common import SecurityOptions
 from smtpcli.smtp.target import Target
 
-__all__ = ["CHECKS", "FINDING_IDS", "SecurityOptions", "parse_checks", "run_checks"]
+__all__ = ["CHECKS", "FINDING_IDS", "SecurityOptions", "parse_checks", "run_checks", "run_on_addresses"]
 
 #: check name -> (module, finding ids it produces), in the order they run.
 CHECKS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -55,3 +55,38 @@ def run_checks(target: Target, checks: str | Iterable[str],
         check: Callable[[Target, SecurityOptions], list[Finding]] = module.check
         findings.extend(check(target, options))
     return findings
+
+
+def run_on_addresses(
+    addresses: Iterable[tuple[str, str, int, bool]],
+    checks: str | Iterable[str],
+    options: SecurityOptions | None = None,
+    *,
+    concurrency: int = 8,
+) -> list[Finding]:
+    """Run the checks against every (host, address, port, implicit_tls) at once, one thread per
+    address; each finding names its address as ``subject``, in the order the addresses came."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from smtpcli.smtp.target import TlsMode
+
+    names = parse_checks(checks)
+    options = options or SecurityOptions()
+    items = list(addresses)
+
+    def one(item: tuple[str, str, int, bool]) -> list[Finding]:
+        host, address, port, implicit = item
+        target = Target(host, port, TlsMode.IMPLICIT if implicit else TlsMode.NONE, (address,))
+        sni = None if host == address else host
+        found = run_checks(target, names, replace(options, server_name=options.server_name or sni))
+        where = f"[{address}]" if ":" in address else address
+        subject = f"{where}:{port}" if host == address else f"{host} {where}:{port}"
+        for finding in found:
+            finding.subject = finding.subject or subject
+        return found
+
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items)))) as pool:
+        return [f for found in pool.map(one, items) for f in found]
