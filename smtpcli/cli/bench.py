@@ -19,7 +19,7 @@ from smtpcli.cli.smtp_options import (
     tls_option,
     warn_insecure,
 )
-from smtpcli.errors import ConnectError, UsageError
+from smtpcli.errors import ConnectError, IncompleteError, NetworkTimeout, UsageError
 from smtpcli.results import Report, Status
 
 
@@ -182,11 +182,19 @@ def command(
         if progress is not None:
             progress.clear()
     if result.accepted == 0 and result.failed == result.attempted and result.failures:
+        # Nothing got through and the server never said no: the run could not complete (exit 3),
+        # the same as send against that server, not a failed check (exit 1).
         (stage, kind), _ = result.failures.most_common(1)[0]
+        sample = result.failure_samples[(stage, kind)]
         if kind in ("connect", "timeout") and stage == "connect":
-            raise ConnectError(
-                f"cannot connect to {tgt.display}: {result.failure_samples[(stage, kind)]}",
-                hint="is a server listening there? smtpcli serve starts one",
-            )
+            raise ConnectError(f"cannot connect to {tgt.display}: {sample}",
+                               hint="is a server listening there? smtpcli serve starts one")
+        if kind == "timeout":
+            raise NetworkTimeout(
+                f"no reply from {tgt.display} within {timeout:g}s during {stage} "
+                f"({result.failed} of {result.attempted} messages)",
+                hint="is it an SMTP server? try smtpcli session " + tgt.display)
+        raise IncompleteError(f"no message got through to {tgt.display}: {kind} at {stage}: "
+                              f"{sample}", hint="smtpcli send -v shows the dialogue")
     report = build_report(tgt, config, result)
     return finish(report, json_mode=json_mode, facts_renderer=_facts_lines)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import ssl
 import time
 from array import array
@@ -403,7 +404,10 @@ class LoadGenerator:
         except (OSError, TimeoutError) as exc:
             r.connect_failures += 1
             kind = "timeout" if isinstance(exc, TimeoutError) else "connect"
-            raise Failure(kind, "connect", str(exc) or type(exc).__name__) from None
+            # asyncio's "[Errno 111] Connect call failed (...)" -> "Connection refused", as send says
+            reason = "no answer within the timeout" if kind == "timeout" else \
+                (os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc))
+            raise Failure(kind, "connect", reason or type(exc).__name__) from None
         t_conn = time.perf_counter()
         r.samples["connect"].append(t_conn - t)
         r.connections += 1
