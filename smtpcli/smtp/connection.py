@@ -26,6 +26,7 @@ Typical use::
 from __future__ import annotations
 
 import re
+import select
 import smtplib
 import socket
 import ssl
@@ -99,6 +100,9 @@ class SmtpConnection(smtplib.SMTP):
         self.last_reply: Reply | None = None
         self.utf8_commands = False
         self._context: ssl.SSLContext | None = None
+        # Bytes received but not yet consumed as reply lines (our own buffer, not smtplib's
+        # ``file``, so that every read is bounded by a deadline and unread replies are visible).
+        self._rbuf = bytearray()
 
     # ---- connection set-up -------------------------------------------------------------
 
@@ -199,6 +203,7 @@ class SmtpConnection(smtplib.SMTP):
     def _handshake(self) -> TlsInfo:
         assert self.sock is not None
         name = self.tls_hostname
+        self._rbuf.clear()
         self.transcript.add("tls", f"TLS handshake (server name {name})")
         try:
             self.sock = self.context.wrap_socket(self.sock, server_hostname=name)
@@ -250,6 +255,13 @@ class SmtpConnection(smtplib.SMTP):
                     f"{self.where} refused STARTTLS: {reply.one_line()}", code=reply.code,
                     reply=reply.text,
                 )
+            if self._pending():
+                # RFC 3207 4: after 220 the next bytes are the TLS handshake. Plaintext here is
+                # either a broken server or an injection; nothing of it may be trusted.
+                self.close()
+                raise ProtocolError(
+                    f"{self.where} sent plaintext after 220 to STARTTLS instead of starting TLS"
+                )
             info = self._handshake()
         # RFC 3207 4.2: discard everything learnt before TLS; the caller must EHLO again.
         self.helo_resp = None
@@ -260,9 +272,16 @@ class SmtpConnection(smtplib.SMTP):
 
     # ---- lines out, replies in ----------------------------------------------------------
 
-    def send(self, s: str | bytes) -> None:  # type: ignore[override]
-        """Write to the server, recording each line (smtplib calls this for every command)."""
+    def send(self, s: str | bytes, *, command: bool = True) -> None:  # type: ignore[override]
+        """Write to the server, recording each line (smtplib calls this for every command).
+
+        ``command`` (the default): these are commands, so every reply the server sent so far
+        must have been read; a reply already waiting is unsolicited (see ``_check_in_step``).
+        Message content sent line by line passes ``command=False``.
+        """
         data = s if isinstance(s, bytes) else s.encode("utf-8" if self.utf8_commands else "ascii")
+        if command:
+            self._check_in_step(data)
         for line in data.split(b"\r\n")[:-1] if data.endswith(b"\r\n") else data.split(b"\r\n"):
             self.transcript.add("sent", _shown(line.decode("utf-8", "replace")))
         self.send_raw(data)
@@ -286,6 +305,78 @@ class SmtpConnection(smtplib.SMTP):
                 f"({exc.strerror or exc})"
             ) from None
 
+    def _pending(self) -> bool:
+        """True when reply bytes have arrived that nobody asked to read yet (never blocks)."""
+        if self._rbuf:
+            return True
+        sock = self.sock
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        if not readable:
+            return False
+        try:
+            sock.settimeout(0)
+            chunk = sock.recv(MAXLINE + 1)
+        except (BlockingIOError, ssl.SSLWantReadError, TimeoutError):
+            return False
+        except OSError:
+            return False  # a reset: the write or read that follows reports it
+        finally:
+            if self.sock is not None:
+                self.sock.settimeout(self.options.timeout)
+        self._rbuf += chunk
+        return bool(chunk)  # b"" is EOF: reported by the read that follows, not as a reply
+
+    def _check_in_step(self, data: bytes) -> None:
+        """Before a command (or a pipelined batch) is written, no reply may be waiting.
+
+        RFC 5321 4.2 / RFC 2920 3.1: the server replies to commands, in order. A reply already
+        here before the command was sent answers nothing we asked; reading it as the answer to
+        the next command would put client and server out of step and could turn a rejection
+        into an "accepted".
+        """
+        if not self._pending():
+            return
+        first = bytes(self._rbuf.split(b"\n", 1)[0]).rstrip(b"\r")
+        self.transcript.add("recv", _shown(first.decode("utf-8", "replace")))
+        verb = data.split(b" ", 1)[0].split(b"\r", 1)[0][:20].decode("ascii", "replace")
+        self.close()
+        raise ProtocolError(
+            f"{self.where} replied before the command was sent (before {verb}, during "
+            f"{self.transcript.stage}): {first[:60].decode('utf-8', 'replace')!r}"
+        )
+
+    def _read_line(self, deadline: float) -> bytes:
+        """One line (up to MAXLINE + 1 bytes) by ``deadline``; b"" at EOF.
+
+        The deadline bounds the whole line, not each recv: a peer sending one byte a second
+        cannot stretch a reply past the timeout.
+        """
+        assert self.sock is not None
+        while True:
+            end = self._rbuf.find(b"\n", 0, MAXLINE + 1)
+            if end >= 0 or len(self._rbuf) > MAXLINE:
+                cut = end + 1 if end >= 0 else MAXLINE + 1
+                line = bytes(self._rbuf[:cut])
+                del self._rbuf[:cut]
+                return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            self.sock.settimeout(remaining)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                line = bytes(self._rbuf)
+                self._rbuf.clear()
+                return line  # a partial last line, or b"" at EOF
+            self._rbuf += chunk
+
     def command(self, line: str, timeout: float | None = None) -> Reply:
         """Send one command line and read its reply."""
         self.send(line + "\r\n")
@@ -296,8 +387,6 @@ class SmtpConnection(smtplib.SMTP):
         4.2.1 multi-line replies included."""
         if self.sock is None:
             raise ProtocolError(f"not connected to {self.where} ({self.transcript.stage})")
-        if self.file is None:
-            self.file = self.sock.makefile("rb")
         stage = self.transcript.stage
         timeout = self.options.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
@@ -308,8 +397,7 @@ class SmtpConnection(smtplib.SMTP):
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                self.sock.settimeout(remaining)
-                raw = self.file.readline(MAXLINE + 1)
+                raw = self._read_line(deadline)
             except TimeoutError:
                 self.close()
                 got = " (reply incomplete)" if lines else ""
@@ -325,6 +413,14 @@ class SmtpConnection(smtplib.SMTP):
                 self.close()
                 mid = " in the middle of a reply" if lines else ""
                 raise ProtocolError(f"{self.where} closed the connection during {stage}{mid}")
+            if not raw.endswith(b"\n") and len(raw) <= MAXLINE:
+                # EOF in the middle of a line: the reply was never completed.
+                self.transcript.add("recv", _shown(raw.decode("utf-8", "replace")))
+                self.close()
+                raise ProtocolError(
+                    f"{self.where} closed the connection in the middle of a reply line during "
+                    f"{stage}"
+                )
             if len(raw) > MAXLINE:
                 self.transcript.add("recv", _shown(raw.decode("utf-8", "replace")))
                 self.close()
@@ -342,6 +438,13 @@ class SmtpConnection(smtplib.SMTP):
                 )
             if code is None:
                 code = int(m.group(1))
+            elif int(m.group(1)) != code:
+                # RFC 5321 4.2.1: every line of a multi-line reply carries the same code.
+                self.close()
+                raise ProtocolError(
+                    f"{self.where} sent a multi-line reply with mixed codes ({code} then "
+                    f"{m.group(1).decode()}) during {stage}"
+                )
             lines.append(text[4:].decode("utf-8", "replace"))
             if m.group(2) != b"-":
                 break
@@ -396,6 +499,7 @@ class SmtpConnection(smtplib.SMTP):
         return reply
 
     def close(self) -> None:
+        self._rbuf.clear()
         try:
             super().close()
         except OSError:
