@@ -108,8 +108,14 @@ def command(
             raise UsageError(f"--save-cert {save_cert}: no server presented a certificate")
         _write_pem(save_cert, chain)
         report.facts["saved_cert"] = save_cert
-    return finish(report, json_mode=json_mode, strict=strict, junit_path=junit_path,
+    code = finish(report, json_mode=json_mode, strict=strict, junit_path=junit_path,
                   facts_renderer=_facts_lines)
+    if code == 3:
+        from smtpcli.smtp.probe import incomplete_reason
+
+        # The report has the findings; stderr gets the one line saying why it is incomplete.
+        click.echo(f"smtpcli: {incomplete_reason(report) or report.summary}", err=True)
+    return code
 
 
 def _write_pem(path: str, chain: list[bytes]) -> None:

@@ -165,7 +165,8 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
         if opts.vrfy:
             step = "VRFY/EXPN"
             facts["vrfy"] = _try(conn, "VRFY postmaster")
-            facts["expn"] = _try(conn, "EXPN postmaster")
+            if facts["vrfy"]["code"] != 421:  # 421: the server is closing (RFC 5321 3.8)
+                facts["expn"] = _try(conn, "EXPN postmaster")
         step = "quit"
         conn.quit()
         result.completed = True
@@ -654,3 +655,18 @@ def _judge_mta_sts(report: Report, mta: dict[str, Any], plans: list[HostPlan],
 def run_probe(text: str, opts: ProbeOptions) -> tuple[Report, list[AddressProbe]]:
     """Blocking entry point for the CLI."""
     return asyncio.run(probe_async(text, opts))
+
+
+def incomplete_reason(report: Report) -> str | None:
+    """One line saying why the probe could not complete (its first error finding), or None.
+
+    The findings say it per address; this is the line for stderr when the exit code is 3.
+    """
+    errors = [f for f in report.findings if f.status is Status.ERROR]
+    if not errors:
+        return None
+    first = errors[0]
+    where = f"{first.subject}: " if first.subject and first.subject not in first.summary else ""
+    more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" \
+        if len(errors) > 1 else ""
+    return f"probe of {report.target} could not complete: {where}{first.summary}{more}"
