@@ -167,8 +167,10 @@ def read_secret_file(path: str, what: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.readline().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {what} file {path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {what} file {path}: not UTF-8 text") from None
     if not text:
         raise UsageError(f"{what} file {path} is empty")
     return text
