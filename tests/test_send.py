@@ -403,6 +403,8 @@ def test_dry_run_prints_envelope_and_message(run) -> None:
     (("-s", "127.0.0.1", *BASE, "--dsn-notify", "NEVER,SUCCESS"), "dsn-notify"),
     (("-s", "ftp://127.0.0.1", *BASE), "unknown scheme"),
     (("-s", "127.0.0.1", "-t", "bob@example.test"), "no sender"),
+    (("-s", "127.0.0.1", *BASE, "-u", "me", "--password-file", "/nonexistent/pw"),
+     "smtpcli: cannot read password file /nonexistent/pw: No such file or directory\n"),
 ])
 def test_usage_errors(run, args, text) -> None:
     code, out, err = run(*args)
