@@ -145,3 +145,19 @@ def test_mta_sts_certificate_must_verify(capsys, dns, mta_sts_server, tls_certs)
     _, doc = run_json(capsys, "sts-ok.cd-misc.test", *base(dns), "--only", "mta-sts",
                       "--cafile", mta_sts_server.ca)
     assert found(doc, "mta-sts.ok")
+
+
+def test_unreachable_nameserver_is_one_error_not_a_screenful(capsys) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # bound, never answers
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        code, doc = run_json(capsys, "cd-clean.test", "--nameserver", f"127.0.0.1:{port}",
+                             "--timeout", "0.3", "--dns-retries", "0", "--no-dnsbl")
+    [finding] = doc["findings"]
+    assert finding["id"] == "dns.lookup-failed" and finding["status"] == "error"
+    assert finding["summary"].startswith("every DNS lookup for cd-clean.test failed (")
+    assert "timed out" in finding["summary"]
+    assert len(finding["data"]["failures"]) >= 5  # every failed name is still in the data
+    assert code == 3

@@ -8,6 +8,7 @@ answers.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,30 @@ def _family_error(family: str, exc: BaseException) -> FamilyResult:
     return result
 
 
+FOLD_FAILURES = 5
+
+
+def _all_lookups_failed(domain: str, results: list[FamilyResult]) -> FamilyResult | None:
+    """One finding instead of a screenful when no DNS question got any answer (an unreachable
+    or refusing nameserver): still an error, never "missing", with every failure in ``data``."""
+    findings = [f for fam in results for f in fam.findings]
+    if len(findings) < FOLD_FAILURES or any(f.id != "dns.lookup-failed" for f in findings):
+        return None  # a few failures read best one by one
+    reasons = Counter(str(f.data.get("reason")) for f in findings)
+    reason, _ = reasons.most_common(1)[0]
+    names = sorted({str(f.data.get("name")) for f in findings})
+    result = FamilyResult("dns")
+    result.add(
+        "dns.lookup-failed", Status.ERROR,
+        f"every DNS lookup for {domain} failed ({len(names)} names): {reason}",
+        subject=domain,
+        fix="check that the nameserver (--nameserver, or the system's) is reachable and "
+            "answers for this domain; raise --timeout for a slow one",
+        data={"failures": [f.data for f in findings], "names": names},
+    )
+    return result
+
+
 async def check_domain(
     domain: str, dns: DnsClient, opts: CheckOptions, families: tuple[str, ...] = FAMILIES,
 ) -> DomainResult:
@@ -113,6 +138,9 @@ async def check_domain(
             outcome = _family_error(family, outcome)
         results.append(outcome)
     mx = await exists
+    nothing_answered = _all_lookups_failed(domain, results)
+    if nothing_answered is not None:
+        return _assemble(domain, [nothing_answered], dns.questions)
     if mx.state is LookupState.NXDOMAIN:
         # RFC 8020: nothing exists below an NXDOMAIN name; the family findings would only
         # repeat "missing", so report the one fact that matters.
