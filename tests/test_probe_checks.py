@@ -53,3 +53,14 @@ def test_unknown_check_is_a_usage_error_before_any_traffic(capsys) -> None:
         main(["probe", "127.0.0.1:9", "--checks", "relay,nosuch"])
     assert exc.value.code == 2
     assert "unknown check nosuch" in capsys.readouterr().err
+
+
+def test_summary_counts_the_security_findings(open_serve, dns_server, capsys) -> None:
+    dns = dns_server(zones=PTR_ZONE)
+    _, plain = _probe(capsys, f"127.0.0.1:{open_serve.port}", "--nameserver", dns.nameserver)
+    _, checked = _probe(capsys, f"127.0.0.1:{open_serve.port}", "--nameserver", dns.nameserver,
+                        "--checks", "relay")
+    fails = sum(f["status"] == "fail" for f in checked["findings"])
+    assert fails == sum(f["status"] == "fail" for f in plain["findings"]) + 1
+    assert checked["summary"] != plain["summary"]
+    assert f"{fails} failure" in checked["summary"]

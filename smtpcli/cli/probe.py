@@ -79,10 +79,14 @@ def command(
 
     if ipv4 and ipv6:
         raise UsageError("-4 and -6 exclude each other")
+    security = None
     if checks:
-        from smtpcli.smtp.security import parse_checks
+        from smtpcli.smtp.security import SecurityOptions, parse_checks
 
         parse_checks(checks)  # a typo is a usage error before any traffic
+        security = SecurityOptions(
+            timeout=timeout, ehlo_name=ehlo_name, relay_domain=relay_domain,
+            known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt)
     opts = ProbeOptions(
         port=port, timeout=timeout, cafile=cafile, ehlo_name=ehlo_name, first_only=first_only,
         concurrency=concurrency, cert_days=cert_days,
@@ -90,18 +94,9 @@ def command(
         tls_versions=not no_tls_versions, vrfy=not no_vrfy, mta_sts_port=mta_sts_port,
         family=4 if ipv4 else 6 if ipv6 else 0,
         resolver=ResolverConfig.from_options(nameservers, timeout, dns_retries),
+        checks=checks, security=security,
     )
     report, results = run_probe(target, opts)
-    if checks:
-        from smtpcli.smtp.security import SecurityOptions, run_on_addresses
-
-        security = SecurityOptions(
-            timeout=timeout, ehlo_name=ehlo_name, relay_domain=relay_domain,
-            known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt)
-        reached = [(r.host, r.address, r.port, r.facts.get("tls_mode") == "implicit")
-                   for r in results if r.completed]
-        report.findings.extend(run_on_addresses(reached, checks, security, concurrency=concurrency))
-        report.facts["security_checks"] = checks
     if save_cert:
         chain = next((r.chain for r in results if r.chain), None)
         if chain is None:

@@ -57,6 +57,9 @@ class ProbeOptions:
     mta_sts_port: int = 443
     family: int = 0
     resolver: ResolverConfig = field(default_factory=ResolverConfig)
+    # Security probes (`--checks`), run on every address reached; off unless named.
+    checks: str | None = None
+    security: Any = None  # smtpcli.smtp.security.SecurityOptions
 
 
 @dataclass
@@ -458,6 +461,14 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
         report.facts["tlsa"] = {
             h: {k: v for k, v in t.items() if k != "parsed"} for h, t in tlsa_by_host.items()
         }
+    if opts.checks:
+        from smtpcli.smtp.security import run_on_addresses
+
+        reached = [(r.host, r.address, r.port, r.facts.get("tls_mode") == "implicit")
+                   for r in results if r.completed]
+        report.findings.extend(await asyncio.to_thread(
+            run_on_addresses, reached, opts.checks, opts.security, concurrency=opts.concurrency))
+        report.facts["security_checks"] = opts.checks
     report.facts["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
     report.summary = _summary(report, results)
     return report, results
