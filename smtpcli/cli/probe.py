@@ -130,7 +130,9 @@ def _facts_lines(report: Any, paint: Any) -> Iterable[str]:
     for host in report.facts.get("hosts", []):
         addr = host.get("address", "?")
         shown = f"[{addr}]" if ":" in addr else addr
-        yield paint(f"{host.get('host')} {shown}:{host.get('port')}", "bold")
+        name = host.get("host")
+        where = f"{shown}:{host.get('port')}"
+        yield paint(where if name == addr else f"{name} {where}", "bold")
         if host.get("connect_ms") is not None:
             first = (host.get("banner") or "").split("\n", 1)[0]
             yield (f"  connect {host.get('connect_ms')} ms, greeting after "

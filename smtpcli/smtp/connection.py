@@ -257,10 +257,12 @@ class SmtpConnection(smtplib.SMTP):
                 )
             if self._pending():
                 # RFC 3207 4: after 220 the next bytes are the TLS handshake. Plaintext here is
-                # either a broken server or an injection; nothing of it may be trusted.
+                # either a broken server or an injection; nothing of it may be trusted. A TLS
+                # handshake failure, like the one OpenSSL reports when the bytes come later.
                 self.close()
-                raise ProtocolError(
-                    f"{self.where} sent plaintext after 220 to STARTTLS instead of starting TLS"
+                raise TlsError(
+                    f"TLS handshake with {self.where} failed: it sent plaintext after 220 to "
+                    "STARTTLS instead of starting TLS"
                 )
             info = self._handshake()
         # RFC 3207 4.2: discard everything learnt before TLS; the caller must EHLO again.

@@ -677,7 +677,9 @@ def incomplete_reason(report: Report) -> str | None:
     if not errors:
         return None
     first = errors[0]
-    where = f"{first.subject}: " if first.subject and first.subject not in first.summary else ""
+    named = (first.summary, report.target or "")
+    where = f"{first.subject}: " if first.subject and not any(
+        first.subject in text for text in named) else ""
     more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" \
         if len(errors) > 1 else ""
     return f"probe of {report.target} could not complete: {where}{first.summary}{more}"

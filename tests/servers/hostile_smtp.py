@@ -105,7 +105,8 @@ def _cases() -> list[Hostile]:
         # ---- STARTTLS ------------------------------------------------------------------------
         h("starttls-then-plaintext",
           lambda t: [B, *EHLO_TLS, Expect(b"STARTTLS"),
-                     Send(b"220 go\r\n250 plaintext, not TLS\r\n"), Sleep(30)], "tls"),
+                     Send(b"220 go\r\n250 plaintext, not TLS\r\n"), Sleep(30)], "tls",
+          probe=1),
         # A handshake that fails after 220 (garbage, a reset) is a finding of probe: the server
         # is there and its STARTTLS is broken (tls.handshake-failed, a failed check: 1).
         h("starttls-garbage-handshake",
