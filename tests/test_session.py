@@ -86,11 +86,13 @@ def test_history_filter_never_keeps_auth() -> None:
     assert not history_allowed("   ")
 
 
-def test_explain_text_falls_back_to_the_registry_tables() -> None:
+def test_explain_text_comes_from_the_explain_library() -> None:
     from smtpcli.session.explain import explain_text
 
     text = explain_text(".explain 5.1.1".split(" ", 1)[1]) or ""
-    assert "5.1.1" in text and "mailbox" in text.lower()
+    assert text.startswith("5.1.1: ") and "mailbox" in text.lower()
+    assert (explain_text("550 5.7.26 unauthenticated") or "").startswith("550 5.7.26: ")
+    assert explain_text("hello") is None
 
 
 def test_reply_helpers() -> None:
