@@ -26,15 +26,14 @@ def run(*args: str, **kw) -> subprocess.CompletedProcess[str]:
 
 
 def build_sdist(out: Path) -> Path:
-    """``python -m build --sdist`` when `build` is installed, else the PEP 517 hook itself."""
-    try:
-        import build  # noqa: F401
-    except ImportError:
-        code = ("import sys; from setuptools import build_meta as b; "
-                "print(b.build_sdist(sys.argv[1]))")
-        run(sys.executable, "-c", code, str(out), cwd=ROOT)
-    else:
-        run(sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT))
+    """The sdist through setuptools' PEP 517 hook, as any build frontend calls it.
+
+    Not ``python -m build``: it is not a dependency, and in a checkout a ``build/`` folder left
+    by setuptools would be imported in its place.
+    """
+    code = ("import sys; from setuptools import build_meta as b; "
+            "print(b.build_sdist(sys.argv[1]))")
+    run(sys.executable, "-c", code, str(out), cwd=ROOT)
     [sdist] = out.glob("smtpcli-*.tar.gz")
     return sdist
 
