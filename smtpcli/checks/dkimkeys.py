@@ -109,7 +109,8 @@ def load_private_key(data: bytes) -> tuple[str, bytes]:
 
 
 def evaluate_key_record(text: str) -> list[Finding]:
-    """Minimal key-record check (used when checks/dkim.py has no evaluate_dkim_key_record)."""
+    """Minimal key-record check. No command uses it: ``dkim check-key`` and check-domain both
+    judge keys with ``checks.dkim.evaluate_dkim_key_record``."""
     from smtpcli.checks.message.dkimverify import key_record_state
 
     reason, detail, ktype, bits = key_record_state(text)
