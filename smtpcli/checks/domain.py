@@ -11,11 +11,10 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from smtpcli.checks.common import CheckOptions, FamilyResult
 from smtpcli.dnsq.client import DnsClient, LookupState
-from smtpcli.results import Finding, Report, Status, problem_counts
+from smtpcli.results import Report, Status, problem_counts
 
 FamilyCheck = Callable[[DnsClient, str, CheckOptions], Awaitable[FamilyResult]]
 FAMILIES = ("mx", "spf", "dmarc", "dkim", "mta-sts", "tlsrpt", "bimi", "dnssec", "dnsbl", "dns")
@@ -32,16 +31,11 @@ def _checks() -> dict[str, FamilyCheck]:
     from smtpcli.checks.mtasts import check_mtasts
     from smtpcli.checks.mx import check_mx
     from smtpcli.checks.spf import check_spf
-
-    return {"mx": check_mx, "spf": check_spf, "dmarc": check_dmarc, "dkim": check_dkim,
-            "mta-sts": check_mtasts, "tlsrpt": check_tlsrpt_, "bimi": check_bimi,
-            "dnssec": check_dnssec, "dnsbl": check_dnsbl, "dns": check_conflicts}
-
-
-async def check_tlsrpt_(dns: DnsClient, domain: str, opts: CheckOptions) -> FamilyResult:
     from smtpcli.checks.tlsrpt import check_tlsrpt
 
-    return await check_tlsrpt(dns, domain, opts)
+    return {"mx": check_mx, "spf": check_spf, "dmarc": check_dmarc, "dkim": check_dkim,
+            "mta-sts": check_mtasts, "tlsrpt": check_tlsrpt, "bimi": check_bimi,
+            "dnssec": check_dnssec, "dnsbl": check_dnsbl, "dns": check_conflicts}
 
 
 async def check_conflicts(dns: DnsClient, domain: str, opts: CheckOptions) -> FamilyResult:
@@ -192,14 +186,3 @@ def worst_exit(reports: list[Report], strict: bool) -> int:
     if Status.FAIL in statuses or (strict and Status.WARN in statuses):
         return 1
     return 0
-
-
-def finding_family(finding: Finding) -> str:
-    return finding.id.split(".", 1)[0]
-
-
-def facts_summary(result: DomainResult) -> dict[str, Any]:
-    """One row of the many-domain summary table."""
-    report = result.report
-    return {"domain": result.domain, "status": report.status.value,
-            "problems": [f.id for f in report.findings if f.status.rank >= Status.WARN.rank]}
