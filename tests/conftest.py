@@ -17,9 +17,27 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(_GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p
 )
 
+import pytest  # noqa: E402
+
 from tests.servers.certs import certs, tls_certs  # noqa: E402
 from tests.servers.dns_fixture import dns_server  # noqa: E402
 from tests.servers.scripted_peer import scripted_peer  # noqa: E402
 from tests.servers.smtp_fixture import smtp_server  # noqa: E402
 
-__all__ = ["certs", "dns_server", "scripted_peer", "smtp_server", "tls_certs"]
+__all__ = ["certs", "cli", "dns_server", "scripted_peer", "smtp_server", "tls_certs"]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``smtpcli ARGS...`` in-process: ``cli("send", ...) -> (exit code, stdout, stderr)``."""
+    from smtpcli.cli import main as main_module
+    from smtpcli.cli.state import STATE
+
+    def run(*args: str) -> tuple[int, str, str]:
+        STATE.json = STATE.traceback = False
+        with pytest.raises(SystemExit) as exc:
+            main_module.main(list(args))
+        out, err = capsys.readouterr()
+        return int(exc.value.code or 0), out, err
+
+    return run

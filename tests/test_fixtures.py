@@ -126,7 +126,7 @@ def test_smtp_xoauth2(smtp_server) -> None:
     server = smtp_server(oauth_tokens={"carol@example.test": "tok"})
     with smtplib.SMTP(server.host, server.port, timeout=5) as client:
         client.ehlo()
-        assert client.esmtp_features["auth"].split() == ["XOAUTH2"]
+        assert client.esmtp_features["auth"].split() == ["OAUTHBEARER", "XOAUTH2"]
         bad = base64.b64encode(b"user=carol@example.test\x01auth=Bearer nope\x01\x01").decode()
         code, _ = client.docmd("AUTH", f"XOAUTH2 {bad}")
         assert code == 334

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from smtpcli.cli import main as main_module
-from smtpcli.cli.state import STATE
 from tests.servers.bdat_server import bdat_server  # noqa: F401,F811  (fixture)
 
 PASSWORD = "pa55-Wörd!x"
@@ -18,15 +16,8 @@ TOKEN = "ya29.tok-ABCDEFxyz0123456789"
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]):
-    def _run(*args: str) -> tuple[int, str, str]:
-        STATE.json = STATE.traceback = False
-        with pytest.raises(SystemExit) as exc:
-            main_module.main(["send", *args])
-        out, err = capsys.readouterr()
-        return int(exc.value.code or 0), out, err
-
-    return _run
+def run(cli):
+    return lambda *args: cli("send", *args)
 
 
 def addr(server) -> str:
@@ -167,13 +158,13 @@ def test_xoauth2_token_file(run, smtp_server, tmp_path) -> None:
     tok = tmp_path / "token"
     tok.write_text(TOKEN + "\n")
     code, out, err = run("-s", addr(server), "--cafile", server.ca_path, "-u", "bob",
-                         "--oauth-token-file", str(tok), *BASE, "--json")
+                         "--auth", "XOAUTH2", "--oauth-token-file", str(tok), *BASE, "--json")
     assert code == 0, err
     assert json.loads(out)["facts"]["auth"]["mechanism"] == "XOAUTH2"
     # A bad token: the server's error challenge is answered and the 535 comes back.
     tok.write_text("bad-token")
     code, out, _ = run("-s", addr(server), "--cafile", server.ca_path, "-u", "bob",
-                       "--oauth-token-cmd", f"cat {tok}", *BASE)
+                       "--auth", "XOAUTH2", "--oauth-token-cmd", f"cat {tok}", *BASE)
     assert code == 5
 
 

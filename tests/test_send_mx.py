@@ -6,20 +6,10 @@ import json
 
 import pytest
 
-from smtpcli.cli import main as main_module
-from smtpcli.cli.state import STATE
-
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]):
-    def _run(*args: str) -> tuple[int, str, str]:
-        STATE.json = STATE.traceback = False
-        with pytest.raises(SystemExit) as exc:
-            main_module.main(["send", *args])
-        out, err = capsys.readouterr()
-        return int(exc.value.code or 0), out, err
-
-    return _run
+def run(cli):
+    return lambda *args: cli("send", *args)
 
 
 def direct(dns, server, domain: str, *extra: str) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from smtpcli.smtp.message import (
     parse_header_option,
 )
 from smtpcli.smtp.target import Target, TlsMode, default_tls_mode, parse_target
-from smtpcli.smtp.tlsinfo import TlsOptions
+from smtpcli.smtp.tlsinfo import TlsOptions, make_context
 from smtpcli.smtp.transaction import Envelope, TransactionOptions, check_param
 from smtpcli.smtp.transcript import Listener, Transcript
 
@@ -218,6 +218,8 @@ def build_plan(a: SendArgs, *, read_text: Callable[[str, str], str]) -> SendPlan
         verify=not a.insecure, cafile=a.cafile, sni=a.sni, min_version=a.tls_min_version,
         client_cert=a.client_cert, client_key=a.client_key,
     )
+    if a.client_cert or a.cafile or a.tls_min_version:
+        make_context(tls)  # a bad file or version is a usage error before any traffic
     connect = ConnectOptions(
         timeout=a.timeout, ehlo_name=a.ehlo_name, tls=tls, family=a.family or 0,
         source_address=a.source_address, show_secrets=a.show_secrets,

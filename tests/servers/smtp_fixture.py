@@ -151,6 +151,29 @@ class RecordingHandler:
         return AuthResult(success=False, handled=False)
 
 
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        """OAUTHBEARER (RFC 7628 3.1): ``n,a=USER,^Ahost=..^Aport=..^Aauth=Bearer TOKEN^A^A``."""
+        if len(args) > 1:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except ValueError:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            reply = await server.challenge_auth(b"", encode_to_b64=False)
+            if not isinstance(reply, bytes):
+                return AuthResult(success=False, handled=True)
+            blob = reply
+        gs2, _, rest = blob.decode(errors="replace").partition("\x01")
+        user = next((p[2:] for p in gs2.split(",") if p.startswith("a=")), "")
+        fields = dict(part.split("=", 1) for part in rest.split("\x01") if "=" in part)
+        if user in self.oauth_tokens and fields.get("auth") == f"Bearer {self.oauth_tokens[user]}":
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        error = json.dumps({"status": "invalid_token", "scope": "mail"}).encode()
+        await server.challenge_auth(error)  # RFC 7628 3.2.2: the client answers ^A
+        return AuthResult(success=False, handled=False)
+
+
 class _LoopbackController(Controller):
     """Controller listening on a socket bound up front to a free port (no races)."""
 
@@ -206,6 +229,7 @@ def start_smtp_server(
     data_response: str = "250 2.0.0 Ok: queued",
     host: str = "127.0.0.1",
     hostname: str = "mail.example.test",
+    client_ca: str | None = None,
     **smtp_kwargs: Any,
 ) -> RunningSmtpServer:
     """Start a server. `auth_require_tls` defaults to True for starttls, False otherwise."""
@@ -234,18 +258,22 @@ def start_smtp_server(
     if mode == "implicit":
         kwargs["auth_require_tls"] = False
     if not users and not oauth_tokens:
-        kwargs["auth_exclude_mechanism"] += ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"]
+        kwargs["auth_exclude_mechanism"] += ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2",
+                                             "OAUTHBEARER"]
     elif not oauth_tokens:
-        kwargs["auth_exclude_mechanism"].append("XOAUTH2")
+        kwargs["auth_exclude_mechanism"] += ["XOAUTH2", "OAUTHBEARER"]
     elif not users:
         kwargs["auth_exclude_mechanism"] += ["PLAIN", "LOGIN", "CRAM-MD5"]
+    context = cert.server_context() if cert is not None else None
+    if context is not None and client_ca:
+        # Demand a client certificate signed by `client_ca` (mutual TLS).
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
     if mode == "starttls":
-        assert cert is not None
-        kwargs["tls_context"] = cert.server_context()
+        kwargs["tls_context"] = context
         kwargs["require_starttls"] = require_starttls
     elif mode == "implicit":
-        assert cert is not None
-        kwargs["ssl_context"] = cert.server_context()
+        kwargs["ssl_context"] = context
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
