@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpcli.dnsq.client import DnsClient, Lookup, LookupState
+from smtpcli.dnsq.client import DnsClient, Lookup
 from smtpcli.results import Finding, Status
 
 #: Blocklists asked by default for every MX address (`--dnsbl` replaces, `--no-dnsbl` disables).
@@ -72,10 +72,6 @@ def txt_records(lookup: Lookup, prefix: str) -> list[str]:
 
 async def txt(dns: DnsClient, name: str) -> Lookup:
     return await dns.query(name, "TXT")
-
-
-def is_absent(lookup: Lookup) -> bool:
-    return lookup.state in (LookupState.NXDOMAIN, LookupState.NODATA)
 
 
 def parse_tags(text: str) -> tuple[list[tuple[str, str]], list[str]]:

@@ -12,7 +12,7 @@ import binascii
 from typing import Any
 
 from smtpcli.checks.common import COMMON_DKIM_SELECTORS, CheckOptions, FamilyResult, parse_tags
-from smtpcli.dnsq.client import DnsClient, Lookup, LookupState
+from smtpcli.dnsq.client import DnsClient, Lookup
 from smtpcli.results import Finding, Status
 
 RFC6376 = "RFC 6376 3.6.1"
@@ -187,7 +187,3 @@ async def check_dkim(dns: DnsClient, domain: str, opts: CheckOptions) -> FamilyR
                 reference="RFC 6376 3.6.2.1",
             )
     return result
-
-
-def lookup_state_text(lookup: Lookup) -> str:
-    return "failed" if lookup.state is LookupState.ERROR else lookup.state.value

@@ -9,7 +9,6 @@ from pathlib import Path
 from smtpcli.errors import UsageError
 from smtpcli.server.faults import DelayRule, DropRule, FaultPlan, ReplyRule
 
-DEFAULT_LISTEN = "127.0.0.1:2525"
 #: Extensions ``--hide`` can remove from the EHLO reply.
 HIDEABLE = ("PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE", "STARTTLS", "AUTH", "HELP")
 
@@ -113,10 +112,6 @@ class ServeConfig:
     @property
     def auth_enabled(self) -> bool:
         return bool(self.auth_users or self.auth_accept_any)
-
-    @property
-    def stores_to_disk(self) -> bool:
-        return bool(self.maildir or self.mbox or self.jsonl)
 
     def fault_plan(self) -> FaultPlan:
         return FaultPlan(self.replies, self.delays, self.drops, seed=self.seed)

@@ -42,10 +42,6 @@ def _detail(reply: Reply) -> str:
     return "\n".join(lines)
 
 
-def _status_for(reply: Reply) -> Status:
-    return Status.FAIL if reply.code >= 400 else Status.OK
-
-
 _ERROR_IDS = {
     "connect": "smtp.connect-failed", "timeout": "smtp.timeout", "protocol": "smtp.protocol-error",
     "capability": "smtp.not-advertised", "dns": "dns.lookup-failed",
