@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from smtpcli.checks.common import CheckOptions, FamilyResult
 from smtpcli.dnsq.client import DnsClient, LookupState
+from smtpcli.errors import exit_code_for_status
 from smtpcli.results import Report, Status, problem_counts
 
 FamilyCheck = Callable[[DnsClient, str, CheckOptions], Awaitable[FamilyResult]]
@@ -178,11 +179,6 @@ async def check_record(text: str, domain: str, dns: DnsClient, opts: CheckOption
 
 
 def worst_exit(reports: list[Report], strict: bool) -> int:
-    """Exit code for many domains: 3 if any error finding, else 1 if any fail (or warn with
-    --strict), else 0: "could not complete" outranks "failed"."""
-    statuses = [r.status for r in reports]
-    if Status.ERROR in statuses:
-        return 3
-    if Status.FAIL in statuses or (strict and Status.WARN in statuses):
-        return 1
-    return 0
+    """Exit code for many domains: the highest of their own, so 3 (could not complete)
+    outranks 1 (failed, or warned with --strict)."""
+    return max((int(exit_code_for_status(r, strict=strict)) for r in reports), default=0)
