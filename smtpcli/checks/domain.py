@@ -146,6 +146,38 @@ async def check_domain(
     return _assemble(domain, results, dns.questions)
 
 
+async def check_domain_within(domain: str, dns: DnsClient, opts: CheckOptions,
+                              families: tuple[str, ...], deadline: float) -> DomainResult:
+    """``check_domain`` bounded by ``deadline`` seconds: past it, one ``check.timeout`` error
+    finding instead of a hang (a domain may chain many dependent lookups)."""
+    try:
+        return await asyncio.wait_for(check_domain(domain, dns, opts, families), deadline)
+    except TimeoutError:
+        fam = FamilyResult("domain")
+        fam.add("check.timeout", Status.ERROR,
+                f"the checks of {domain} did not finish within {deadline:.0f} s")
+        return _assemble(domain, [fam], dns.questions)
+
+
+async def check_domains(domains: list[str], make_client: Callable[[], DnsClient],
+                        opts: CheckOptions, families: tuple[str, ...], concurrency: int,
+                        deadline: float, on_done: Callable[[DomainResult], None],
+                        ) -> list[DomainResult]:
+    """Check many domains, ``concurrency`` at once; ``on_done`` sees each result as it
+    finishes (for streaming output). Returns the results in the order of ``domains``."""
+    sem = asyncio.Semaphore(concurrency)
+    results: dict[str, DomainResult] = {}
+
+    async def worker(domain: str) -> None:
+        async with sem:
+            res = await check_domain_within(domain, make_client(), opts, families, deadline)
+        results[domain] = res
+        on_done(res)
+
+    await asyncio.gather(*(worker(d) for d in domains))
+    return [results[d] for d in domains]
+
+
 async def check_record(text: str, domain: str, dns: DnsClient, opts: CheckOptions) -> DomainResult:
     """Lint one record text before it is published (`--record`), as if at `domain`."""
     from smtpcli.checks.bimi import check_bimi

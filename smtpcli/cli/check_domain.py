@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -87,42 +88,6 @@ def _read_domains(domains: tuple[str, ...], from_file: str | None) -> list[str]:
     return list(dict.fromkeys(n.rstrip(".").lower() for n in names))
 
 
-async def _one(domain: str, make_client: Any, opts: CheckOptions, families: tuple[str, ...],
-               deadline: float) -> DomainResult:
-    import asyncio
-
-    from smtpcli.checks.common import FamilyResult
-    from smtpcli.checks.domain import _assemble, check_domain
-    from smtpcli.results import Status
-
-    client: DnsClient = make_client()
-    try:
-        return await asyncio.wait_for(check_domain(domain, client, opts, families), deadline)
-    except TimeoutError:
-        fam = FamilyResult("domain")
-        fam.add("check.timeout", Status.ERROR,
-                f"the checks of {domain} did not finish within {deadline:.0f} s")
-        return _assemble(domain, [fam], client.questions)
-
-
-async def _run_many(domains: list[str], make_client: Any, opts: CheckOptions,
-                    families: tuple[str, ...], concurrency: int, deadline: float,
-                    on_done: Any) -> list[DomainResult]:
-    import asyncio
-
-    sem = asyncio.Semaphore(concurrency)
-    results: dict[str, DomainResult] = {}
-
-    async def worker(domain: str) -> None:
-        async with sem:
-            res = await _one(domain, make_client, opts, families, deadline)
-        results[domain] = res
-        on_done(res)
-
-    await asyncio.gather(*(worker(d) for d in domains))
-    return [results[d] for d in domains]
-
-
 @click.command("check-domain")
 @click.argument("domains", nargs=-1, metavar="DOMAIN...")
 @click.option("--from-file", metavar="FILE", help="Read domains from FILE, one a line.")
@@ -181,7 +146,7 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
     import ipaddress
 
     from smtpcli.checks.common import DEFAULT_DNSBL, CheckOptions
-    from smtpcli.checks.domain import FAMILIES, worst_exit
+    from smtpcli.checks.domain import FAMILIES, check_domain_within, worst_exit
     from smtpcli.dnsq.resolver import ResolverConfig
 
     config = ResolverConfig.from_options(nameservers, timeout, dns_retries)
@@ -241,7 +206,8 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
         domain = names[0] if names else "record.invalid"
         results = [asyncio.run(check_record(record, domain, make_client(), opts))]
     elif len(names) == 1:
-        results = [asyncio.run(_one(names[0], make_client, opts, families, deadline))]
+        results = [asyncio.run(check_domain_within(names[0], make_client(), opts, families,
+                                                   deadline))]
     else:
         return _many(names, make_client, opts, families, concurrency, deadline,
                      json_mode=json_mode, strict=strict, junit_path=junit_path, quiet=quiet)
@@ -266,13 +232,13 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
     return code
 
 
-def _many(names: list[str], make_client: Any, opts: CheckOptions, families: tuple[str, ...],
-          concurrency: int, deadline: float, *, json_mode: bool, strict: bool,
-          junit_path: str | None, quiet: bool) -> int:
+def _many(names: list[str], make_client: Callable[[], DnsClient], opts: CheckOptions,
+          families: tuple[str, ...], concurrency: int, deadline: float, *, json_mode: bool,
+          strict: bool, junit_path: str | None, quiet: bool) -> int:
     import asyncio
     import contextlib
 
-    from smtpcli.checks.domain import worst_exit
+    from smtpcli.checks.domain import check_domains, worst_exit
     from smtpcli.render.style import Painter
 
     paint = Painter.for_stream(sys.stdout)
@@ -305,8 +271,8 @@ def _many(names: list[str], make_client: Any, opts: CheckOptions, families: tupl
             progress.advance(task)
 
     with stack:
-        results = asyncio.run(_run_many(names, make_client, opts, families, concurrency,
-                                        deadline, on_done))
+        results = asyncio.run(check_domains(names, make_client, opts, families, concurrency,
+                                            deadline, on_done))
     reports = [r.report for r in results]
     if junit_path:
         from smtpcli.render.junit import write_junit
