@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,9 @@ from smtpcli.cli.smtp_options import (
 )
 from smtpcli.errors import ConnectError, IncompleteError, NetworkTimeout, UsageError
 from smtpcli.results import Report, Status
+
+if TYPE_CHECKING:
+    from smtpcli.render.style import Painter
 
 
 class _Progress:
@@ -50,7 +53,7 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _facts_lines(report: Report, paint: Any) -> Iterable[str]:
+def _facts_lines(report: Report, paint: Painter) -> Iterable[str]:
     f = report.facts
     m = f["messages"]
     yield (f"{paint('target', 'bold')} {report.target}  tls={f['tls_mode']}"

@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from smtpcli.cli.options import dns_options, finish, json_option, strict_option, timeout_option
 from smtpcli.errors import UsageError
 from smtpcli.results import Report, Status
+
+if TYPE_CHECKING:
+    from smtpcli.render.style import Painter
 
 
 @click.group("dkim")
@@ -26,7 +29,7 @@ def command() -> None:
     """
 
 
-def _keygen_facts(report: Report, paint: Any) -> Iterable[str]:
+def _keygen_facts(report: Report, paint: Painter) -> Iterable[str]:
     f = report.facts
     yield f"{paint('private key', 'bold')}  {f['key_file']} (mode 0600)"
     yield f"{paint('record name', 'bold')}  {f['record_name']}"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from smtpcli.cli.options import dns_options, finish, json_option, strict_option, timeout_option
 from smtpcli.errors import UsageError
 from smtpcli.results import Report
+
+if TYPE_CHECKING:
+    from smtpcli.render.style import Painter
 
 MAX_SIZE = 64 * 1024 * 1024
 
@@ -30,7 +33,7 @@ def read_message(path: str) -> bytes:
     return data
 
 
-def render_facts(report: Report, paint: Any) -> Iterable[str]:
+def render_facts(report: Report, paint: Painter) -> Iterable[str]:
     """Message, Received hops and signatures above the findings."""
     facts = report.facts
     msg = facts.get("message", {})

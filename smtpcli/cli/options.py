@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from smtpcli.cli.state import STATE
 from smtpcli.errors import ExitCode, exit_code_for_status
 from smtpcli.results import Report
+
+if TYPE_CHECKING:
+    from smtpcli.render.text import FactsRenderer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,7 +71,7 @@ def finish(
     json_mode: bool,
     strict: bool = False,
     junit_path: str | None = None,
-    facts_renderer: Any = None,
+    facts_renderer: FactsRenderer | None = None,
     show_ok: bool = True,
 ) -> int:
     """Render the report (text or JSON), write JUnit if asked, and return the exit code."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +16,10 @@ from smtpcli.cli.options import (
     timeout_option,
 )
 from smtpcli.cli.smtp_options import cafile_option, ehlo_option, port_option
+
+if TYPE_CHECKING:
+    from smtpcli.render.style import Painter
+    from smtpcli.results import Report
 
 
 @click.command("probe")
@@ -125,7 +129,7 @@ def _write_pem(path: str, chain: list[bytes]) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _facts_lines(report: Any, paint: Any) -> Iterable[str]:
+def _facts_lines(report: Report, paint: Painter) -> Iterable[str]:
     """Per address: greeting, timings, TLS and the capabilities, before the findings."""
     for host in report.facts.get("hosts", []):
         addr = host.get("address", "?")

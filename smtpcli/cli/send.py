@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,9 @@ from smtpcli.cli.smtp_options import (
 )
 from smtpcli.errors import SmtpReplyError, UsageError
 from smtpcli.results import Report
+
+if TYPE_CHECKING:
+    from smtpcli.render.style import Painter
 
 QUIT_STAGES = ("connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt")
 
@@ -54,7 +57,7 @@ def _live_printer() -> Any:
     return show
 
 
-def _facts_lines(report: Report, paint: Any) -> list[str]:
+def _facts_lines(report: Report, paint: Painter) -> list[str]:
     f = report.facts
     out: list[str] = []
 
