@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from smtpcli.cli.options import json_option
 from smtpcli.results import Report, Status
+
+if TYPE_CHECKING:
+    from smtpcli.server.config import ServeConfig
+    from smtpcli.server.runner import CaptureServer, EventSink
 
 STAGES_HELP = "connect, helo, ehlo, starttls, auth, mail, rcpt, data, dot, rset, noop, vrfy, quit"
 
@@ -60,7 +64,7 @@ def _event_line(ev: dict[str, Any]) -> str | None:
     return None
 
 
-def _printer(json_mode: bool) -> Any:
+def _printer(json_mode: bool) -> EventSink:
     if json_mode:
         from smtpcli.render.json_out import render_json_line
 
@@ -75,7 +79,7 @@ def _printer(json_mode: bool) -> Any:
     return show
 
 
-def _report(server: Any, expect: int | None) -> Report:
+def _report(server: CaptureServer, expect: int | None) -> Report:
     summary = server.summary
     report = Report(command="serve", target=f"{server.host}:{server.port}")
     got = summary.messages
@@ -212,7 +216,7 @@ def command(
     return _finish(report, json_mode)
 
 
-def _run(config: Any, on_event: Any) -> Any:
+def _run(config: ServeConfig, on_event: EventSink) -> CaptureServer:
     import asyncio
     import signal
 
