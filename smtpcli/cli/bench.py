@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,6 +24,8 @@ from smtpcli.results import Report, Status
 
 if TYPE_CHECKING:
     from smtpcli.render.style import Painter
+    from smtpcli.smtp.loadgen import BenchConfig, BenchResult
+    from smtpcli.smtp.target import Target
 
 
 class _Progress:
@@ -33,7 +35,7 @@ class _Progress:
         self.total = total
         self.duration = duration
 
-    def __call__(self, result: Any, elapsed: float) -> None:
+    def __call__(self, result: BenchResult, elapsed: float) -> None:
         done = result.accepted + result.rejected + result.failed
         if self.total:
             frac = min(1.0, done / self.total)
@@ -79,7 +81,7 @@ def _facts_lines(report: Report, paint: Painter) -> Iterable[str]:
                f"{fail['sample']}")
 
 
-def build_report(target: Any, config: Any, result: Any) -> Report:
+def build_report(target: Target, config: BenchConfig, result: BenchResult) -> Report:
     """Findings: bench.completed, bench.rejected (by code), bench.failed (network)."""
     data = result.to_dict()
     report = Report(command="bench", target=target.display)
