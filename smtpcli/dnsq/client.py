@@ -92,6 +92,19 @@ def _describe_failure(exc: BaseException) -> str:
     return text[:300]
 
 
+def lookup_from_error(name: str, rdtype: str, exc: Exception) -> Lookup:
+    """The Lookup for a question the resolver raised on: NXDOMAIN says the name does not exist;
+    anything else (timeout, SERVFAIL, REFUSED, garbage, a malformed name) is a failed lookup."""
+    import dns.name
+    import dns.resolver
+
+    if isinstance(exc, dns.resolver.NXDOMAIN):
+        return Lookup(name, rdtype, LookupState.NXDOMAIN)
+    if isinstance(exc, (dns.name.EmptyLabel, dns.name.LabelTooLong, dns.name.NameTooLong)):
+        return Lookup(name, rdtype, LookupState.ERROR, error=f"invalid name: {exc}")
+    return Lookup(name, rdtype, LookupState.ERROR, error=_describe_failure(exc))
+
+
 class DnsClient:
     """Asks DNS questions concurrently; each (name, type) is asked once per run."""
 
@@ -134,18 +147,12 @@ class DnsClient:
 
     async def _ask(self, name: str, rdtype: str) -> Lookup:
         import dns.flags
-        import dns.name
-        import dns.resolver
 
         self.questions += 1
         try:
             answer = await self.resolver.resolve(name, rdtype, raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN:
-            return Lookup(name, rdtype, LookupState.NXDOMAIN)
-        except (dns.name.EmptyLabel, dns.name.LabelTooLong, dns.name.NameTooLong) as exc:
-            return Lookup(name, rdtype, LookupState.ERROR, error=f"invalid name: {exc}")
-        except Exception as exc:  # every other failure is a failed lookup, reported as such
-            return Lookup(name, rdtype, LookupState.ERROR, error=_describe_failure(exc))
+        except Exception as exc:  # dnspython's failures are outcomes: reported, never "absent"
+            return lookup_from_error(name, rdtype, exc)
         ad = bool(answer.response.flags & dns.flags.AD)
         if answer.rrset is None:
             return Lookup(name, rdtype, LookupState.NODATA, authenticated=ad)

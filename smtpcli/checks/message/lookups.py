@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpcli.dnsq.client import Lookup, LookupState, _describe_failure, txt_string
+from smtpcli.dnsq.client import Lookup, LookupState, lookup_from_error, txt_string
 from smtpcli.dnsq.resolver import ResolverConfig, make_resolver
 
 
@@ -41,17 +41,10 @@ class TxtLookups:
     def _ask(self, name: str) -> Lookup:
         if self._resolver is None:
             self._resolver = make_resolver(self.config)  # first, so dnspython loads lean
-        import dns.name
-        import dns.resolver
-
         try:
             answer = self._resolver.resolve(name + ".", "TXT", raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN:
-            return Lookup(name, "TXT", LookupState.NXDOMAIN)
-        except (dns.name.EmptyLabel, dns.name.LabelTooLong, dns.name.NameTooLong) as exc:
-            return Lookup(name, "TXT", LookupState.ERROR, error=f"invalid name: {exc}")
         except Exception as exc:  # timeout, SERVFAIL, garbage: a failed lookup, never "absent"
-            return Lookup(name, "TXT", LookupState.ERROR, error=_describe_failure(exc))
+            return lookup_from_error(name, "TXT", exc)
         if answer.rrset is None:
             return Lookup(name, "TXT", LookupState.NODATA)
         records = list(answer.rrset)
