@@ -4,29 +4,15 @@ policy strength, pct, rua/ruf URIs and the external-destination authorisation (7
 from __future__ import annotations
 
 import asyncio
-import functools
-from typing import Any
 
 from smtpcli.checks.common import CheckOptions, FamilyResult, parse_tags, txt_records
+from smtpcli.checks.message.dmarc import organizational_domain  # RFC 7489 3.2, shared with inspect
 from smtpcli.dnsq.client import DnsClient, Lookup
 from smtpcli.results import Status
 
 POLICIES = ("none", "quarantine", "reject")
 KNOWN_TAGS = {"v", "p", "sp", "pct", "rua", "ruf", "adkim", "aspf", "fo", "rf", "ri", "np", "t",
               "psd"}
-
-
-@functools.lru_cache(maxsize=1)
-def _psl() -> Any:
-    from publicsuffixlist import PublicSuffixList
-
-    return PublicSuffixList()
-
-
-def organizational_domain(domain: str) -> str:
-    """RFC 7489 3.2: the public suffix plus one label (Public Suffix List)."""
-    domain = domain.rstrip(".").lower()
-    return str(_psl().privatesuffix(domain) or domain)
 
 
 def parse_dmarc(text: str) -> tuple[dict[str, str], list[str]]:
