@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smtpcli.dnsq.client import DnsClient
-from smtpcli.dnsq.resolver import ResolverConfig
+from smtpcli.dnsq.resolver import ResolverConfig, plain_dns_only
 from smtpcli.errors import (
     ConnectError,
     NetworkTimeout,
@@ -98,8 +98,12 @@ def _ext_facts(caps: dict[str, str]) -> dict[str, Any]:
 
 
 def probe_address(host: str, address: str, port: int, implicit: bool,
-                  opts: ProbeOptions) -> AddressProbe:
-    """The SMTP conversation with one address; problems become findings, never exceptions."""
+                  opts: ProbeOptions, context: Any = None) -> AddressProbe:
+    """The SMTP conversation with one address; problems become findings, never exceptions.
+
+    ``context``: the run's shared client context (a ``tlsversions.Once``), the one this
+    conversation would build itself (``make_context`` of the same options).
+    """
     from smtpcli.smtp.connection import ConnectOptions, SmtpConnection
     from smtpcli.smtp.rdns import banner_hostname
     from smtpcli.smtp.tlsinfo import TlsOptions
@@ -121,6 +125,8 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
                   "tls_mode": "implicit" if implicit else "starttls"})
     step = "connect"
     try:
+        if implicit:
+            _share_context(conn, context)
         began = time.monotonic()
         banner = conn.open()
         timings = conn.transcript.timings
@@ -150,6 +156,7 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
             result.starttls_offered = "STARTTLS" in caps
             if result.starttls_offered:
                 step = "starttls"
+                _share_context(conn, context)
                 try:
                     conn.start_tls()
                 except SmtpReplyError as exc:
@@ -190,6 +197,21 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
         facts["timings"] = conn.transcript.timings_ms()
         facts["transcript"] = conn.transcript.to_list()
     return result
+
+
+def _share_context(conn: Any, context: Any) -> None:
+    """Hand the connection the run's shared TLS context instead of building its own (each build
+    loads the system trust store: tens of milliseconds of CPU on the path after STARTTLS).
+
+    When the shared build fails, the connection builds its own and reports that error exactly as
+    before, at the handshake.
+    """
+    if context is None or conn._context is not None:
+        return
+    try:
+        conn._context = context.get()
+    except Exception:  # noqa: BLE001, S110 - the connection's own build reports it
+        pass
 
 
 def _try(conn: Any, line: str) -> dict[str, Any]:
@@ -391,6 +413,10 @@ async def _tlsa(client: DnsClient, host: str, port: int) -> dict[str, Any]:
 async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[AddressProbe]]:
     """Probe ``text`` (host, URL or domain); returns the report and the per-address results."""
     started = time.monotonic()
+    # Before the first question imports dnspython (DnsClient._ask imports dns.resolver before
+    # the resolver is made): keeps its DNS-over-HTTPS stack (httpx, ~50 ms) off the path to the
+    # first connection.
+    plain_dns_only()
     report = Report(command="probe", target=text)
     client = DnsClient(opts.resolver)
     target, plans, domain = await _plan(text, opts, client, report)
@@ -402,6 +428,12 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
                               "mode": "domain" if domain else "host",
                               "tls": "implicit" if implicit else "starttls"}
     limit = asyncio.Semaphore(max(1, opts.concurrency))
+    # TLS contexts shared by every connection of the run, built once (see _prepare).
+    from smtpcli.smtp.tlsinfo import TlsOptions, make_context
+    from smtpcli.smtp.tlsversions import Once, verifying_context
+
+    main_context = Once(lambda: make_context(TlsOptions(verify=False, cafile=opts.cafile)))
+    verify_context = Once(lambda: verifying_context(opts.cafile))
 
     async def one(host: str, address: str) -> tuple[AddressProbe, list[Any] | None, Any]:
         from smtpcli.smtp.rdns import reverse_dns
@@ -412,9 +444,10 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
             # question imports dnspython). The side connections (OpenSSL's verdict on the chain,
             # one handshake per TLS version) run next to the main conversation, so an address
             # costs about one greeting delay.
-            main = loop.run_in_executor(None, probe_address, host, address, port, implicit, opts)
+            main = loop.run_in_executor(None, probe_address, host, address, port, implicit, opts,
+                                        main_context)
             verify = loop.run_in_executor(None, _side, "verify", host, address, port, implicit,
-                                          opts)
+                                          opts, verify_context)
             versions = loop.run_in_executor(None, _side,
                                             "versions" if opts.tls_versions else "none", host,
                                             address, port, implicit, opts)
@@ -431,9 +464,14 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     from concurrent.futures import ThreadPoolExecutor
 
     n_addresses = sum(len(p.addresses) for p in plans)
-    workers = max(4, 3 * min(max(1, opts.concurrency), max(1, n_addresses)))
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers))
+    # One more worker: _prepare.
+    workers = max(4, 3 * min(max(1, opts.concurrency), max(1, n_addresses)) + 1)
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=workers))
     jobs = [asyncio.ensure_future(one(p.host, a)) for p in plans for a in p.addresses]
+    # Scheduled after the jobs, so it starts once their connections are on their way.
+    prepared = asyncio.ensure_future(_prepare_soon(main_context, verify_context)) \
+        if n_addresses else None
     dane = opts.dane and not _is_ip(target.host)
     tlsa_jobs = [_tlsa(client, p.host, port) for p in plans] if dane else []
     mta_job = _mta_sts(client, domain, opts) if (domain and opts.mta_sts) else None
@@ -442,6 +480,8 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     tlsa_by_host = dict(zip([p.host for p in plans], gathered[len(jobs):len(jobs) + len(tlsa_jobs)],
                             strict=True)) if dane else {}
     mta = gathered[-1] if mta_job else None
+    if prepared is not None:
+        await prepared
 
     results: list[AddressProbe] = []
     for result, versions, rdns in probes:
@@ -488,9 +528,38 @@ def _apply_verdict(result: AddressProbe, verdict: Any) -> None:
     result.facts["tls"] = tls.to_dict()
 
 
+async def _prepare_soon(*contexts: Any) -> None:
+    await asyncio.get_running_loop().run_in_executor(None, _prepare, *contexts)
+
+
+def _prepare(*contexts: Any) -> None:
+    """CPU work every TLS connection of the run needs, done while the greetings are awaited
+    (the other threads sit in recv then): import cryptography for the certificate facts and
+    build the shared contexts. Failures are left to the connections that need the result."""
+    for context in contexts[:1]:
+        try:
+            context.get()
+        except Exception:  # noqa: BLE001, S110 - the connection reports it
+            pass
+    try:
+        from cryptography import x509  # noqa: F401 - what tlsinfo.cert_info imports
+        from cryptography.hazmat.primitives import hashes  # noqa: F401
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: F401
+    except ImportError:
+        pass
+    for context in contexts[1:]:
+        try:
+            context.get()
+        except Exception:  # noqa: BLE001, S110 - the connection reports it
+            pass
+
+
 def _side(kind: str, host: str, address: str, port: int, implicit: bool,
-          opts: ProbeOptions) -> list[Any]:
-    """A side connection: ``verify`` (OpenSSL verifies the chain) or ``versions``."""
+          opts: ProbeOptions, context: Any = None) -> list[Any]:
+    """A side connection: ``verify`` (OpenSSL verifies the chain) or ``versions``.
+
+    ``context``: the run's shared verifying context (``tlsversions.Once``) for ``verify``.
+    """
     from smtpcli.smtp.connection import ConnectOptions
     from smtpcli.smtp.tlsversions import accepted_versions, verify_handshake
 
@@ -500,7 +569,7 @@ def _side(kind: str, host: str, address: str, port: int, implicit: bool,
     options = ConnectOptions(timeout=opts.timeout, ehlo_name=opts.ehlo_name, with_chain=False)
     sni = None if _is_ip(host) else host
     if kind == "verify":
-        return [verify_handshake(target, options, sni, opts.cafile)]
+        return [verify_handshake(target, options, sni, opts.cafile, context)]
     return accepted_versions(target, options, sni)
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from smtpcli.errors import SmtpcliError
 from smtpcli.smtp.connection import ConnectOptions, SmtpConnection
@@ -27,6 +30,38 @@ _HAS = {"1.0": ssl.HAS_TLSv1, "1.1": ssl.HAS_TLSv1_1, "1.2": ssl.HAS_TLSv1_2,
         "1.3": ssl.HAS_TLSv1_3}
 # OpenSSL reasons that mean "this client cannot offer the version", not "the server refused".
 _LOCAL_REASONS = ("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE", "UNSUPPORTED_PROTOCOL")
+
+T = TypeVar("T")
+
+
+class Once(Generic[T]):
+    """A value built at most once, by whichever thread asks first; the others wait for it.
+
+    Loading the system trust store costs tens of milliseconds of CPU per context: one shared,
+    prepared while the greetings are awaited, keeps that off every connection's path. A build
+    that raises is not kept, so the next caller meets the same error.
+    """
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._done = False
+        self._value: T | None = None
+
+    def get(self) -> T:
+        with self._lock:
+            if not self._done:
+                self._value = self._build()
+                self._done = True
+            return self._value  # type: ignore[return-value]
+
+
+class _ContextFailed(Exception):
+    """Building the TLS context failed: not a verdict on the server, so it is re-raised as is."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -70,22 +105,34 @@ def verifying_context(cafile: str | None) -> ssl.SSLContext:
     """OpenSSL's chain verification against the system store plus ``cafile``; the name is
     checked separately (RFC 6125, against the MX name), so ``check_hostname`` is off."""
     ctx = ssl.create_default_context(cafile=cafile)
-    ctx.load_default_certs()
+    if cafile:
+        # Without a cafile create_default_context has loaded the system store already.
+        ctx.load_default_certs()
     ctx.check_hostname = False
     return ctx
 
 
 def verify_handshake(target: Target, options: ConnectOptions, sni: str | None,
-                     cafile: str | None) -> VersionResult:
+                     cafile: str | None,
+                     context: Once[ssl.SSLContext] | None = None) -> VersionResult:
     """One more connection whose handshake lets OpenSSL verify the chain: ``accepted`` means
-    the chain is trusted, ``refused`` carries OpenSSL's verification error."""
-    return try_version(target, "verify", options, sni, ctx=verifying_context(cafile))
+    the chain is trusted, ``refused`` carries OpenSSL's verification error.
+
+    ``context``: the run's shared ``verifying_context(cafile)``; it is asked for only once
+    STARTTLS is accepted, so building it never delays the connection.
+    """
+    ctx = context.get if context is not None else (lambda: verifying_context(cafile))
+    try:
+        return try_version(target, "verify", options, sni, ctx=ctx)
+    except _ContextFailed as failed:
+        raise failed.error from None
 
 
 def try_version(target: Target, version: str, options: ConnectOptions, sni: str | None,
-                ctx: ssl.SSLContext | None = None) -> VersionResult:
+                ctx: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None
+                ) -> VersionResult:
     """One connection: (EHLO, STARTTLS unless implicit) and a handshake pinned to ``version``
-    (or with ``ctx`` as given)."""
+    (or with ``ctx`` as given, or as built by ``ctx()`` once the handshake is due)."""
     if ctx is None:
         if not _HAS.get(version, False):
             return VersionResult(version, "untested", "the local OpenSSL was built without it")
@@ -113,6 +160,11 @@ def try_version(target: Target, version: str, options: ConnectOptions, sni: str 
             conn.sock = None  # the TLS socket below takes it over
         assert sock is not None
         sock.settimeout(options.timeout)
+        if callable(ctx):
+            try:
+                ctx = ctx()
+            except Exception as exc:  # noqa: BLE001 - re-raised by the caller, not a verdict
+                raise _ContextFailed(exc) from exc
         tls = ctx.wrap_socket(sock, server_hostname=sni)
         got = tls.version() or "?"
         tls.close()
