@@ -370,3 +370,58 @@ def test_vrfy_and_expn_enabled(scripted_peer, capsys) -> None:  # type: ignore[n
     _, doc, _ = run([f"127.0.0.1:{peer.port}", "--no-tls-versions", "--timeout", "3"], capsys)
     assert {"smtp.vrfy-enabled", "smtp.expn-enabled"} <= ids(doc, "warn")
     assert doc["facts"]["hosts"][0]["vrfy"]["code"] == 250
+
+
+def test_shared_context_built_once_and_failures_not_kept() -> None:
+    """The run's shared TLS contexts (tlsversions.Once): one build however many threads ask at
+    once; a build that raises is not kept, so the next asker meets the same error."""
+    import threading
+
+    from smtpcli.smtp.tlsversions import Once
+
+    builds: list[int] = []
+    start = threading.Barrier(8)
+
+    def build() -> object:
+        builds.append(1)
+        time.sleep(0.05)
+        return object()
+
+    once = Once(build)
+    got: list[object] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(once.get())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(got) == 8 and all(g is got[0] for g in got)
+
+    def broken() -> object:
+        raise ssl.SSLError("bad CA file")
+
+    failing = Once(broken)
+    for _ in range(2):
+        with pytest.raises(ssl.SSLError):
+            failing.get()
+
+
+def test_verify_context_failure_is_raised_not_a_verdict(smtp_server) -> None:  # type: ignore[no-untyped-def]
+    """The verifying context is built only once STARTTLS is accepted; if building it fails, that
+    is an error of ours, raised as before, not the server's chain 'refused'."""
+    from smtpcli.smtp.connection import ConnectOptions
+    from smtpcli.smtp.target import Target, TlsMode
+    from smtpcli.smtp.tlsversions import Once, verify_handshake
+
+    server = smtp_server("starttls")
+
+    def broken() -> ssl.SSLContext:
+        raise ssl.SSLError("cannot load the trust store")
+
+    target = Target("127.0.0.1", server.port, TlsMode.NONE, ("127.0.0.1",))
+    with pytest.raises(ssl.SSLError, match="trust store"):
+        verify_handshake(target, ConnectOptions(timeout=5), None, None, Once(broken))
