@@ -109,6 +109,9 @@ def test_resolvers_do_not_load_dnspythons_https_stack() -> None:
     code = (
         "from smtpcli.dnsq.resolver import ResolverConfig, make_async_resolver, make_resolver\n"
         "make_async_resolver(ResolverConfig()); make_resolver(ResolverConfig())\n"
+        "import asyncio\nfrom smtpcli.dnsq.client import DnsClient\n"
+        "client = DnsClient(ResolverConfig.from_options(['127.0.0.1:9'], 0.2, 0))\n"
+        "asyncio.run(client.query('example.test', 'A'))\n"
         "import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('httpx', 'httpx2', 'httpcore', 'httpcore2')))"
     )
