@@ -144,16 +144,3 @@ def test_check_key_states(dns_server, run_cli) -> None:
     assert code == 1
     code, doc = check("fail")
     assert code == 3 and "dkim.key-lookup-failed" in ids(doc)
-
-
-def test_fallback_key_record_rules() -> None:
-    """The minimal rules check-key falls back to when checks/dkim.py lacks its evaluator."""
-    from smtpcli.checks.dkimkeys import evaluate_key_record
-
-    assert [f.id for f in evaluate_key_record(key("rsa").txt_value())] == ["dkim.key-weak"]
-    assert [f.id for f in evaluate_key_record(key("rsa2048", bits=2048).txt_value())] == [
-        "dkim.key-ok"]
-    assert [f.id for f in evaluate_key_record("v=DKIM1; k=rsa; p=")] == ["dkim.key-revoked"]
-    assert [f.id for f in evaluate_key_record("v=DKIM1; p=@@@")] == ["dkim.key-invalid"]
-    testing = evaluate_key_record(key("ed", "ed25519").txt_value() + "; t=y")
-    assert [f.id for f in testing] == ["dkim.key-testing"]

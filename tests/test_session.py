@@ -15,7 +15,7 @@ from smtpcli.session.explain import explain_reply
 from smtpcli.session.scripted import session_report
 from smtpcli.session.specials import SPECIALS, help_text
 from smtpcli.session.state import SessionState
-from smtpcli.session.text import dot_stuff, history_allowed, parse_reply_line, reply_class
+from smtpcli.session.text import dot_stuff, history_allowed
 from smtpcli.smtp.connection import ConnectOptions
 from smtpcli.smtp.target import parse_target
 from smtpcli.smtp.tlsinfo import TlsOptions
@@ -93,15 +93,6 @@ def test_explain_text_comes_from_the_explain_library() -> None:
     assert text.startswith("5.1.1: ") and "mailbox" in text.lower()
     assert (explain_text("550 5.7.26 unauthenticated") or "").startswith("550 5.7.26: ")
     assert explain_text("hello") is None
-
-
-def test_reply_helpers() -> None:
-    assert parse_reply_line("250-SIZE 10") == (250, True, "SIZE 10")
-    assert parse_reply_line("hello") is None
-    assert reply_class(451) == "transient" and reply_class(554) == "permanent"
-
-
-# ---- the engine, in process ----------------------------------------------------------------
 
 
 def _session(target: str, cafile: str | None = None, secret: str | None = "s3cret",

@@ -12,8 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from smtpcli.results import Finding, Status
-
 TXT_CHUNK = 255  # RFC 1035 3.3: a character-string holds at most 255 octets
 
 
@@ -106,44 +104,3 @@ def load_private_key(data: bytes) -> tuple[str, bytes]:
     if len(raw) != 32:
         raise ValueError("a base64 Ed25519 key must decode to 32 bytes")
     return "ed25519-sha256", text
-
-
-def evaluate_key_record(text: str) -> list[Finding]:
-    """Minimal key-record check. No command uses it: ``dkim check-key`` and check-domain both
-    judge keys with ``checks.dkim.evaluate_dkim_key_record``."""
-    from smtpcli.checks.message.dkimverify import key_record_state
-
-    reason, detail, ktype, bits = key_record_state(text)
-    tags = {}
-    for part in text.split(";"):
-        key, sep, val = part.partition("=")
-        if sep:
-            tags[key.strip().lower()] = "".join(val.split())
-    out: list[Finding] = []
-    if reason == "key-revoked":
-        out.append(Finding("dkim.key-revoked", Status.FAIL, detail, reference="RFC 6376 3.6.1"))
-        return out
-    if reason != "ok":
-        out.append(Finding("dkim.key-invalid", Status.FAIL, "the key record does not parse",
-                           detail=detail, reference="RFC 6376 3.6.1"))
-        return out
-    if "v" in tags and tags["v"] != "DKIM1":
-        out.append(Finding("dkim.key-bad-version", Status.FAIL, f"v={tags['v']} (must be DKIM1)",
-                           reference="RFC 6376 3.6.1"))
-    if ktype == "rsa" and bits is not None and bits < 1024:
-        out.append(Finding("dkim.key-too-small", Status.FAIL, f"{bits}-bit RSA key",
-                           reference="RFC 8301 3.2", fix="publish a 2048-bit key"))
-    elif ktype == "rsa" and bits is not None and bits < 2048:
-        out.append(Finding("dkim.key-weak", Status.WARN, f"{bits}-bit RSA key",
-                           reference="RFC 8301 3.2", fix="move to a 2048-bit key"))
-    if "y" in tags.get("t", "").split(":"):
-        out.append(Finding("dkim.key-testing", Status.WARN, "t=y: the domain is testing DKIM",
-                           reference="RFC 6376 3.6.1"))
-    if tags.get("h") and "sha256" not in tags["h"].split(":"):
-        out.append(Finding("dkim.key-sha1-only", Status.FAIL, f"h={tags['h']} excludes sha256",
-                           reference="RFC 8301 3.1"))
-    if not any(f.status in (Status.FAIL, Status.WARN) for f in out):
-        out.append(Finding("dkim.key-ok", Status.OK, f"valid {ktype} key"
-                           + (f" ({bits} bits)" if bits else ""), data={"type": ktype,
-                                                                          "bits": bits}))
-    return out

@@ -31,7 +31,6 @@ STAGES: tuple[str, ...] = (
 #: Stages where a success reply (2xx/3xx) may replace the normal text and the command still
 #: takes effect; elsewhere a fault reply must be a rejection (4xx/5xx).
 SUCCESS_REPLY_STAGES = frozenset({"connect", "mail", "rcpt", "dot"})
-MATCH_KEYS = ("from", "to", "helo", "user", "peer")
 COUNTER_KEYS = ("nth", "first")
 
 _PCT = re.compile(r"^\s*(\d{1,3}(?:\.\d+)?)\s*%?\s*$")

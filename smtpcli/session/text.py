@@ -1,11 +1,6 @@
-"""Pure text helpers for the session: dot-stuffing, reply classes, what history may keep."""
+"""Pure text helpers for the session: dot-stuffing and what history may keep."""
 
 from __future__ import annotations
-
-import re
-
-_REPLY_RE = re.compile(r"^([2-5][0-9][0-9])([ -])(.*)$")
-
 
 def dot_stuff(body: str | bytes) -> bytes:
     """Message text -> DATA payload: CRLF line endings, leading dots doubled (RFC 5321 4.5.2),
@@ -15,19 +10,6 @@ def dot_stuff(body: str | bytes) -> bytes:
     if lines and lines[-1] == b"":
         lines.pop()
     return b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines)
-
-
-def reply_class(code: int) -> str:
-    """``ok`` (2xx), ``more`` (3xx), ``transient`` (4xx), ``permanent`` (5xx), else ``unknown``."""
-    return {2: "ok", 3: "more", 4: "transient", 5: "permanent"}.get(code // 100, "unknown")
-
-
-def parse_reply_line(line: str) -> tuple[int, bool, str] | None:
-    """``250-SIZE 1000`` -> ``(250, True, "SIZE 1000")`` (True: more lines follow)."""
-    match = _REPLY_RE.match(line)
-    if match is None:
-        return None
-    return int(match.group(1)), match.group(2) == "-", match.group(3)
 
 
 def is_auth_line(line: str) -> bool:
