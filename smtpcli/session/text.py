@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def dot_stuff(body: str | bytes) -> bytes:
     """Message text -> DATA payload: CRLF line endings, leading dots doubled (RFC 5321 4.5.2),
     ending in CRLF, without the final ``.`` line (the caller sends it)."""
