@@ -125,53 +125,43 @@ class RecordingHandler:
                 return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
         return AuthResult(success=False, handled=False)
 
-    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
-        """XOAUTH2 (Google/Microsoft style) against `oauth_tokens` (user -> bearer token)."""
+    async def _bearer_blob(self, server: SMTP, args: list[str]) -> bytes | None:
+        """The client's initial response (inline or after an empty 334); None: already answered."""
         if len(args) > 1:
             try:
-                blob = base64.b64decode(args[1], validate=True)
+                return base64.b64decode(args[1], validate=True)
             except ValueError:
                 await server.push("501 5.5.2 Can't decode base64")
-                return AuthResult(success=False, handled=True)
-        else:
-            reply = await server.challenge_auth(b"", encode_to_b64=False)
-            if not isinstance(reply, bytes):
-                return AuthResult(success=False, handled=True)
-            blob = reply
-        fields = dict(
-            part.split("=", 1)
-            for part in blob.decode(errors="replace").split("\x01")
-            if "=" in part
-        )
-        user, auth = fields.get("user", ""), fields.get("auth", "")
+                return None
+        reply = await server.challenge_auth(b"", encode_to_b64=False)
+        return reply if isinstance(reply, bytes) else None
+
+    async def _bearer_result(self, server: SMTP, user: str, auth: str, error: dict[str, str]) -> AuthResult:
         if user in self.oauth_tokens and auth == f"Bearer {self.oauth_tokens[user]}":
             return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
-        error = json.dumps({"status": "401", "schemes": "Bearer", "scope": "mail"}).encode()
-        await server.challenge_auth(error)  # client answers with an empty line
+        await server.challenge_auth(json.dumps(error).encode())  # the client answers, then 535
         return AuthResult(success=False, handled=False)
 
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """XOAUTH2 (Google/Microsoft style): ``user=USER^Aauth=Bearer TOKEN^A^A``."""
+        blob = await self._bearer_blob(server, args)
+        if blob is None:
+            return AuthResult(success=False, handled=True)
+        fields = dict(p.split("=", 1) for p in blob.decode(errors="replace").split("\x01") if "=" in p)
+        return await self._bearer_result(server, fields.get("user", ""), fields.get("auth", ""),
+                                         {"status": "401", "schemes": "Bearer", "scope": "mail"})
 
     async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
         """OAUTHBEARER (RFC 7628 3.1): ``n,a=USER,^Ahost=..^Aport=..^Aauth=Bearer TOKEN^A^A``."""
-        if len(args) > 1:
-            try:
-                blob = base64.b64decode(args[1], validate=True)
-            except ValueError:
-                await server.push("501 5.5.2 Can't decode base64")
-                return AuthResult(success=False, handled=True)
-        else:
-            reply = await server.challenge_auth(b"", encode_to_b64=False)
-            if not isinstance(reply, bytes):
-                return AuthResult(success=False, handled=True)
-            blob = reply
+        blob = await self._bearer_blob(server, args)
+        if blob is None:
+            return AuthResult(success=False, handled=True)
         gs2, _, rest = blob.decode(errors="replace").partition("\x01")
         user = next((p[2:] for p in gs2.split(",") if p.startswith("a=")), "")
-        fields = dict(part.split("=", 1) for part in rest.split("\x01") if "=" in part)
-        if user in self.oauth_tokens and fields.get("auth") == f"Bearer {self.oauth_tokens[user]}":
-            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
-        error = json.dumps({"status": "invalid_token", "scope": "mail"}).encode()
-        await server.challenge_auth(error)  # RFC 7628 3.2.2: the client answers ^A
-        return AuthResult(success=False, handled=False)
+        fields = dict(p.split("=", 1) for p in rest.split("\x01") if "=" in p)
+        # RFC 7628 3.2.2: the error is a challenge the client answers with ^A.
+        return await self._bearer_result(server, user, fields.get("auth", ""),
+                                         {"status": "invalid_token", "scope": "mail"})
 
 
 class _LoopbackController(Controller):
