@@ -292,6 +292,26 @@ def test_zone_file_offline(capsys, tmp_path) -> None:
     assert "dns.lookup-failed" not in ids(doc)
 
 
+def test_zone_file_cname_outside_is_followed_over_dns_unless_offline(capsys, tmp_path,
+                                                                     dns_server) -> None:
+    provider = dns_server(zones={"provider.test.": (
+        'dmarc IN TXT "v=DMARC1; p=reject; rua=mailto:agg@provider.test"\n'
+        'hosted.test._report._dmarc IN TXT "v=DMARC1"\n')})  # RFC 7489 7.1
+    zone = tmp_path / "hosted.test.zone"
+    zone.write_text('$ORIGIN hosted.test.\n@ 300 IN SOA ns h 1 2 3 4 5\n'
+                    '_dmarc 300 IN CNAME dmarc.provider.test.\n')
+    code, doc = run_json(capsys, "--zone-file", str(zone), "--nameserver", provider.nameserver,
+                         "--only", "dmarc", "--timeout", "2")
+    assert "dns.lookup-failed" not in ids(doc) and "dmarc.missing" not in ids(doc)
+    assert doc["facts"]["families"]["dmarc"]["records"] == [
+        "v=DMARC1; p=reject; rua=mailto:agg@provider.test"]
+    assert "dmarc.rua-unauthorized" not in ids(doc)  # the provider authorised the report address
+    assert any(q[0].lower().startswith("dmarc.provider.test") for q in provider.queries)
+    code, doc = run_json(capsys, "--zone-file", str(zone), "--offline", "--only", "dmarc")
+    [failed] = [f for f in doc["findings"] if f["id"] == "dns.lookup-failed"]
+    assert "outside the zone file (--offline)" in failed["summary"] and code == 3
+
+
 def test_ip_evaluation_with_pyspf_through_nameserver(capsys, dns) -> None:
     before = len(dns.queries)
     _, doc = run_json(capsys, "cd-clean.test", *base(dns), "--only", "spf",

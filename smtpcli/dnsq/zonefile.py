@@ -59,9 +59,20 @@ class ZoneDnsClient(LimitedDnsClient):
                 return Lookup(name, rdtype, LookupState.ERROR,
                               error="not in the zone file (--offline)")
             return await super()._ask(name, rdtype)
-        return self._from_zone(qname, rdtype)
+        found = self._from_zone(qname, rdtype)
+        if isinstance(found, Lookup):
+            return found
+        # A CNAME from the zone to a name outside it (a DMARC or DKIM record hosted by a
+        # provider, say): follow it over DNS like a resolver would (RFC 1034 3.6.2).
+        if self.offline:
+            return Lookup(name, rdtype, LookupState.ERROR,
+                          error=f"CNAME to {found} outside the zone file (--offline)")
+        outside = await super()._ask(found.to_text(), rdtype)
+        outside.name = name
+        return outside
 
-    def _from_zone(self, qname: dns.name.Name, rdtype: str) -> Lookup:
+    def _from_zone(self, qname: dns.name.Name, rdtype: str) -> Lookup | dns.name.Name:
+        """The zone's answer, or the out-of-zone name a CNAME chain leads to."""
         import dns.rdatatype
 
         self.questions += 1
@@ -86,6 +97,5 @@ class ZoneDnsClient(LimitedDnsClient):
             qname = cname[0].target
             assert self.zone.origin is not None
             if not qname.is_subdomain(self.zone.origin):
-                return Lookup(name, rdtype, LookupState.ERROR,
-                              error=f"CNAME to {qname} outside the zone file")
+                return qname
         return Lookup(name, rdtype, LookupState.ERROR, error="CNAME chain too long")
