@@ -95,12 +95,12 @@ def test_implicit_tls_by_url(run, smtp_server) -> None:
     assert len(server.messages) == 1
 
 
-@pytest.mark.parametrize("label, finding", [
-    ("self_signed", "tls.cert-self-signed"),
-    ("wrong_host", "tls.hostname-mismatch"),
-    ("expired", "tls.cert-expired"),
+@pytest.mark.parametrize("label, finding, words", [
+    ("self_signed", "tls.cert-self-signed", "self-signed certificate"),
+    ("wrong_host", "tls.hostname-mismatch", "hostname mismatch"),
+    ("expired", "tls.cert-expired", "certificate has expired"),
 ])
-def test_certificate_errors(run, smtp_server, tls_certs, label, finding) -> None:
+def test_certificate_errors(run, smtp_server, tls_certs, label, finding, words) -> None:
     server = smtp_server("starttls", cert=getattr(tls_certs, label))
     code, _, err = run("-s", addr(server), "--cafile", str(tls_certs.ca_path), *BASE)
     assert code == 3
@@ -120,6 +120,7 @@ def test_certificate_errors(run, smtp_server, tls_certs, label, finding) -> None
     ids = [f["id"] for f in doc["findings"]]
     assert "tls.verification-off" in ids and finding in ids
     assert doc["facts"]["tls"]["verified"] is False
+    assert doc["facts"]["tls"]["verify_error"].startswith(words)  # OpenSSL's words, not jargon
     assert len(server.messages) == 1
 
 

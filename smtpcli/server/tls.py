@@ -72,7 +72,9 @@ def self_signed(hostname: str) -> ServerTls:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
+        # Long enough that probing it does not report an expiring certificate (the default
+        # warning threshold is 14 days); it is thrown away when serve stops.
+        .not_valid_after(now + dt.timedelta(days=90))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())

@@ -284,11 +284,29 @@ def verify_chain(
         )
         verifier.verify(certs[0], certs[1:])
     except VerificationError as exc:
-        # Drop cryptography's "(encountered processing <Certificate...>)" tail: one clear line.
-        return False, str(exc).split(" (encountered processing", 1)[0]
+        return False, _verification_text(str(exc), certs[0], hostname)
     except ValueError as exc:
         return False, f"unusable certificate: {exc}"
     return True, None
+
+
+def _verification_text(message: str, leaf: Any, hostname: str) -> str:
+    """cryptography's verifier errors in the words OpenSSL uses for the same failures, so
+    --insecure facts read like a verifying handshake's (and classify_verify_error maps them)."""
+    text = message.split(" (encountered processing", 1)[0]
+    low = text.lower()
+    if "candidates exhausted" in low:
+        if leaf.issuer == leaf.subject:
+            return "self-signed certificate (not issued by a trusted CA)"
+        return "unable to get local issuer certificate (no chain to a trusted CA)"
+    if "not valid at validation time" in low:
+        now = dt.datetime.now(dt.UTC)
+        if leaf.not_valid_before_utc > now:
+            return f"certificate is not yet valid (from {leaf.not_valid_before_utc:%Y-%m-%d})"
+        return f"certificate has expired ({leaf.not_valid_after_utc:%Y-%m-%d})"
+    if "subjectaltname" in low and "match" in low:
+        return f"hostname mismatch: the certificate is not valid for {hostname}"
+    return text
 
 
 def collect(
