@@ -27,6 +27,7 @@ from smtpcli.errors import (
     SmtpcliError,
     SmtpReplyError,
     TlsError,
+    UsageError,
 )
 from smtpcli.results import Finding, Report, Status, problem_counts
 from smtpcli.smtp.target import Target, TlsMode, parse_target
@@ -361,6 +362,10 @@ async def _plan(text: str, opts: ProbeOptions, client: DnsClient,
 
     target = parse_target(text, port=opts.port)
     if _is_ip(target.host):
+        version = 6 if ":" in target.host else 4
+        if opts.family and opts.family != version:
+            raise UsageError(f"-{opts.family} given, but {target.host} is an IPv{version} "
+                             "address")
         return target, [HostPlan(target.host, [target.host])], None
     if _is_domain_text(text):
         try:
