@@ -3,7 +3,13 @@ DMARC prerequisite (an enforced policy: quarantine at pct=100, or reject)."""
 
 from __future__ import annotations
 
-from smtpcli.checks.common import CheckOptions, FamilyResult, parse_tags, txt_records
+from smtpcli.checks.common import (
+    CheckOptions,
+    FamilyResult,
+    parse_tags,
+    txt_records,
+    versioned_txt,
+)
 from smtpcli.checks.dmarc import find_record, parse_dmarc
 from smtpcli.dnsq.client import DnsClient
 from smtpcli.results import Status
@@ -34,11 +40,10 @@ async def check_bimi(
     result = FamilyResult("bimi")
     name = f"default._bimi.{domain}"
     if record is None:
-        lookup = await dns.query(name, "TXT")
-        if lookup.failed:
-            result.failed_lookup(lookup, "BIMI record")
+        found = await versioned_txt(dns, result, name, "v=BIMI1", "BIMI record")
+        if found is None:
             return result
-        records = txt_records(lookup, "v=BIMI1")
+        records = found
         if not records:
             result.add("bimi.none", Status.INFO, f"no BIMI record at {name}")
             return result

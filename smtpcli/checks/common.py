@@ -59,6 +59,18 @@ class FamilyResult:
         )
 
 
+async def versioned_txt(
+    dns: DnsClient, result: FamilyResult, name: str, prefix: str, what: str
+) -> list[str] | None:
+    """The TXT records at ``name`` that start with ``prefix`` (``v=STSv1``...); ``None`` when
+    the lookup failed, after adding the ``dns.lookup-failed`` finding (never "missing")."""
+    lookup = await dns.query(name, "TXT")
+    if lookup.failed:
+        result.failed_lookup(lookup, what)
+        return None
+    return txt_records(lookup, prefix)
+
+
 def txt_records(lookup: Lookup, prefix: str) -> list[str]:
     """TXT strings starting with a version tag such as ``v=spf1`` (case-insensitive)."""
     want = prefix.lower()

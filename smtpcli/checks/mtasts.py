@@ -8,7 +8,7 @@ import re
 import ssl
 from typing import Any
 
-from smtpcli.checks.common import CheckOptions, FamilyResult, parse_tags, txt_records
+from smtpcli.checks.common import CheckOptions, FamilyResult, parse_tags, versioned_txt
 from smtpcli.checks.mx import parse_mx
 from smtpcli.dnsq.client import DnsClient
 from smtpcli.results import Status
@@ -151,11 +151,9 @@ def _dechunk(body: bytes) -> bytes:
 async def check_mtasts(dns: DnsClient, domain: str, opts: CheckOptions) -> FamilyResult:
     result = FamilyResult("mta-sts")
     name = f"_mta-sts.{domain}"
-    lookup = await dns.query(name, "TXT")
-    if lookup.failed:
-        result.failed_lookup(lookup, "MTA-STS record")
+    records = await versioned_txt(dns, result, name, "v=STSv1", "MTA-STS record")
+    if records is None:
         return result
-    records = txt_records(lookup, "v=STSv1")
     if not records:
         result.add("mta-sts.missing", Status.INFO,
                    f"no MTA-STS record at {name}: senders cannot require TLS to your MX",

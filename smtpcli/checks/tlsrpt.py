@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smtpcli.checks.common import CheckOptions, FamilyResult, parse_tags, txt_records
+from smtpcli.checks.common import CheckOptions, FamilyResult, parse_tags, versioned_txt
 from smtpcli.dnsq.client import DnsClient
 from smtpcli.results import Status
 
@@ -33,11 +33,10 @@ async def check_tlsrpt(
     result = FamilyResult("tlsrpt")
     name = f"_smtp._tls.{domain}"
     if record is None:
-        lookup = await dns.query(name, "TXT")
-        if lookup.failed:
-            result.failed_lookup(lookup, "TLS-RPT record")
+        found = await versioned_txt(dns, result, name, "v=TLSRPTv1", "TLS-RPT record")
+        if found is None:
             return result
-        records = txt_records(lookup, "v=TLSRPTv1")
+        records = found
         if not records:
             result.add("tlsrpt.missing", Status.INFO,
                        f"no TLS-RPT record at {name}: no reports about failed TLS delivery",
