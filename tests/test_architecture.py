@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARY_PACKAGES = ["smtp", "dnsq", "checks", "codes", "server"]
+LIBRARY_PACKAGES = [
+    "smtp", "probe", "security", "loadgen", "dnsq", "checks", "codes", "server"]
 UI_MODULES = {"click", "rich", "prompt_toolkit"}
 HEAVY = ["dns", "checkdmarc", "dkim", "aiosmtpd", "cryptography", "prompt_toolkit", "spf", "rich"]
 

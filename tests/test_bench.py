@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
+from smtpcli.loadgen.generator import BenchConfig, LoadGenerator, percentile
 from smtpcli.server.faults import parse_drop, parse_reply
-from smtpcli.smtp.loadgen import BenchConfig, LoadGenerator, percentile
 from tests.servers.serve_bench_helpers import SMTPCLI, capture_server  # noqa: F401
 
 

@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from smtpcli.smtp.dane import (
+from smtpcli.probe.dane import (
     DaneState,
     TlsaRecord,
     association_data,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from smtpcli.cli.main import main
-from smtpcli.smtp.dane import make_tlsa
+from smtpcli.probe.dane import make_tlsa
 from tests.servers.certs import CertFiles, TlsCerts
 from tests.servers.probe_servers import free_port, start_https, start_on
 from tests.servers.scripted_peer import Close, Expect, Send, Sleep, StartTLS
@@ -377,7 +377,7 @@ def test_shared_context_built_once_and_failures_not_kept() -> None:
     once; a build that raises is not kept, so the next asker meets the same error."""
     import threading
 
-    from smtpcli.smtp.tlsversions import Once
+    from smtpcli.probe.tlsversions import Once
 
     builds: list[int] = []
     start = threading.Barrier(8)
@@ -413,9 +413,9 @@ def test_shared_context_built_once_and_failures_not_kept() -> None:
 def test_verify_context_failure_is_raised_not_a_verdict(smtp_server) -> None:  # type: ignore[no-untyped-def]
     """The verifying context is built only once STARTTLS is accepted; if building it fails, that
     is an error of ours, raised as before, not the server's chain 'refused'."""
+    from smtpcli.probe.tlsversions import Once, verify_handshake
     from smtpcli.smtp.connection import ConnectOptions
     from smtpcli.smtp.target import Target, TlsMode
-    from smtpcli.smtp.tlsversions import Once, verify_handshake
 
     server = smtp_server("starttls")
 

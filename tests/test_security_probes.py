@@ -1,4 +1,4 @@
-"""Security probes (smtpcli.smtp.security) against servers configured vulnerable and not:
+"""Security probes (smtpcli.security) against servers configured vulnerable and not:
 the scripted raw peer, a sloppy legacy MTA, smtpcli's own capture server (aiosmtpd) and a real
 Postfix with smtpd_forbid_bare_newline off and on."""
 
@@ -10,11 +10,11 @@ import pytest
 
 from smtpcli.errors import UsageError
 from smtpcli.results import Status
+from smtpcli.security import FINDING_IDS, SecurityOptions, parse_checks, run_checks
+from smtpcli.security.openrelay import relay_forms
+from smtpcli.security.smuggling import SEQUENCES, maildir_counter
 from smtpcli.server.config import ServeConfig
 from smtpcli.server.runner import ThreadedServer, free_port, run_in_thread
-from smtpcli.smtp.security import FINDING_IDS, SecurityOptions, parse_checks, run_checks
-from smtpcli.smtp.security.openrelay import relay_forms
-from smtpcli.smtp.security.smuggling import SEQUENCES, maildir_counter
 from smtpcli.smtp.target import parse_target
 from tests.servers.hostile_legacy_mta import legacy_mta  # noqa: F401  (fixture)
 from tests.servers.postfix import postfix  # noqa: F401  (fixture)

@@ -23,8 +23,8 @@ from smtpcli.errors import ConnectError, IncompleteError, NetworkTimeout, UsageE
 from smtpcli.results import Report, Status
 
 if TYPE_CHECKING:
+    from smtpcli.loadgen.generator import BenchConfig, BenchResult
     from smtpcli.render.style import Painter
-    from smtpcli.smtp.loadgen import BenchConfig, BenchResult
     from smtpcli.smtp.target import Target
 
 
@@ -160,7 +160,7 @@ def command(
     """
     import asyncio
 
-    from smtpcli.smtp.loadgen import BenchConfig, LoadGenerator
+    from smtpcli.loadgen.generator import BenchConfig, LoadGenerator
     from smtpcli.smtp.target import parse_target
 
     if messages is not None and duration is not None:

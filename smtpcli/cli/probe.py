@@ -79,13 +79,13 @@ def command(
     """
     from smtpcli.dnsq.resolver import ResolverConfig
     from smtpcli.errors import UsageError
-    from smtpcli.smtp.probe import ProbeOptions, run_probe
+    from smtpcli.probe.run import ProbeOptions, run_probe
 
     if ipv4 and ipv6:
         raise UsageError("-4 and -6 exclude each other")
     security = None
     if checks:
-        from smtpcli.smtp.security import SecurityOptions, parse_checks
+        from smtpcli.security import SecurityOptions, parse_checks
 
         parse_checks(checks)  # a typo is a usage error before any traffic
         security = SecurityOptions(
@@ -110,7 +110,7 @@ def command(
     code = finish(report, json_mode=json_mode, strict=strict, junit_path=junit_path,
                   facts_renderer=_facts_lines)
     if code == 3:
-        from smtpcli.smtp.probe import incomplete_reason
+        from smtpcli.probe.run import incomplete_reason
 
         # The report has the findings; stderr gets the one line saying why it is incomplete.
         click.echo(f"smtpcli: {incomplete_reason(report) or report.summary}", err=True)

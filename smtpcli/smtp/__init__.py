@@ -1,4 +1,7 @@
-"""The smtplib-based SMTP client shared by send, probe, session, bench and demo.
+"""The smtplib-based SMTP client shared by send, probe, session and demo.
+
+The jobs built on it live beside it, one folder each: ``smtpcli.probe``, ``smtpcli.security``
+(security probes) and ``smtpcli.loadgen`` (the load generator behind ``bench``).
 
 Modules, each with one job:
 

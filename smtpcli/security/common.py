@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from smtpcli.errors import ProtocolError, SmtpReplyError
 from smtpcli.results import Finding, Status
-from smtpcli.smtp.security.wire import Wire
+from smtpcli.security.wire import Wire
 from smtpcli.smtp.target import Target, TlsMode
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from smtpcli.errors import UsageError
 from smtpcli.results import Finding
-from smtpcli.smtp.security.common import SecurityOptions
+from smtpcli.security.common import SecurityOptions
 from smtpcli.smtp.target import Target
 
 __all__ = ["CHECKS", "FINDING_IDS", "SecurityOptions", "parse_checks", "run_checks", "run_on_addresses"]
@@ -51,7 +51,7 @@ def run_checks(target: Target, checks: str | Iterable[str],
     options = options or SecurityOptions()
     findings: list[Finding] = []
     for name in parse_checks(checks):
-        module = importlib.import_module(f"smtpcli.smtp.security.{CHECKS[name][0]}")
+        module = importlib.import_module(f"smtpcli.security.{CHECKS[name][0]}")
         check: Callable[[Target, SecurityOptions], list[Finding]] = module.check
         findings.extend(check(target, options))
     return findings

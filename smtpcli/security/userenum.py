@@ -13,14 +13,14 @@ from typing import Any
 
 from smtpcli.errors import SmtpcliError
 from smtpcli.results import Finding, Status
-from smtpcli.smtp.security.common import (
+from smtpcli.security.common import (
     SecurityOptions,
     error_finding,
     open_session,
     quit_quietly,
     random_user,
 )
-from smtpcli.smtp.security.wire import Wire
+from smtpcli.security.wire import Wire
 from smtpcli.smtp.target import Target
 
 VRFY_ID = "security.vrfy-enum"

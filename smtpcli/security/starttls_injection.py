@@ -14,8 +14,8 @@ from typing import Any
 
 from smtpcli.errors import SmtpcliError
 from smtpcli.results import Finding, Status
-from smtpcli.smtp.security.common import SecurityOptions, error_finding, open_session, quit_quietly
-from smtpcli.smtp.security.wire import TimedReply, Wire
+from smtpcli.security.common import SecurityOptions, error_finding, open_session, quit_quietly
+from smtpcli.security.wire import TimedReply, Wire
 from smtpcli.smtp.target import Target, TlsMode
 
 ID = "security.starttls-injection"

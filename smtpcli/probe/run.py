@@ -60,7 +60,7 @@ class ProbeOptions:
     resolver: ResolverConfig = field(default_factory=ResolverConfig)
     # Security probes (`--checks`), run on every address reached; off unless named.
     checks: str | None = None
-    security: Any = None  # smtpcli.smtp.security.SecurityOptions
+    security: Any = None  # smtpcli.security.SecurityOptions
 
 
 @dataclass
@@ -105,8 +105,8 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
     ``context``: the run's shared client context (a ``tlsversions.Once``), the one this
     conversation would build itself (``make_context`` of the same options).
     """
+    from smtpcli.probe.rdns import banner_hostname
     from smtpcli.smtp.connection import ConnectOptions, SmtpConnection
-    from smtpcli.smtp.rdns import banner_hostname
     from smtpcli.smtp.tlsinfo import TlsOptions
 
     result = AddressProbe(host, address, port)
@@ -403,7 +403,7 @@ async def _plan(text: str, opts: ProbeOptions, client: DnsClient,
 
 
 async def _tlsa(client: DnsClient, host: str, port: int) -> dict[str, Any]:
-    from smtpcli.smtp.dane import TlsaRecord, tlsa_name
+    from smtpcli.probe.dane import TlsaRecord, tlsa_name
 
     lookup = await client.query(tlsa_name(host, port), "TLSA")
     out: dict[str, Any] = {"name": tlsa_name(host, port), "state": lookup.state.value,
@@ -434,14 +434,14 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
                               "tls": "implicit" if implicit else "starttls"}
     limit = asyncio.Semaphore(max(1, opts.concurrency))
     # TLS contexts shared by every connection of the run, built once (see _prepare).
+    from smtpcli.probe.tlsversions import Once, verifying_context
     from smtpcli.smtp.tlsinfo import TlsOptions, make_context
-    from smtpcli.smtp.tlsversions import Once, verifying_context
 
     main_context = Once(lambda: make_context(TlsOptions(verify=False, cafile=opts.cafile)))
     verify_context = Once(lambda: verifying_context(opts.cafile))
 
     async def one(host: str, address: str) -> tuple[AddressProbe, list[Any] | None, Any]:
-        from smtpcli.smtp.rdns import reverse_dns
+        from smtpcli.probe.rdns import reverse_dns
 
         loop = asyncio.get_running_loop()
         async with limit:
@@ -507,7 +507,7 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
             h: {k: v for k, v in t.items() if k != "parsed"} for h, t in tlsa_by_host.items()
         }
     if opts.checks:
-        from smtpcli.smtp.security import run_on_addresses
+        from smtpcli.security import run_on_addresses
 
         reached = [(r.host, r.address, r.port, r.facts.get("tls_mode") == "implicit")
                    for r in results if r.completed]
@@ -565,8 +565,8 @@ def _side(kind: str, host: str, address: str, port: int, implicit: bool,
 
     ``context``: the run's shared verifying context (``tlsversions.Once``) for ``verify``.
     """
+    from smtpcli.probe.tlsversions import accepted_versions, verify_handshake
     from smtpcli.smtp.connection import ConnectOptions
-    from smtpcli.smtp.tlsversions import accepted_versions, verify_handshake
 
     if kind == "none":
         return []
@@ -591,7 +591,7 @@ def _summary(report: Report, results: list[AddressProbe]) -> str:
 
 def _judge_dane(result: AddressProbe, tlsa: dict[str, Any] | None) -> bool:
     """Findings for DANE on one address; True when a usable record matched (RFC 7672)."""
-    from smtpcli.smtp.dane import DaneState, match_tlsa
+    from smtpcli.probe.dane import DaneState, match_tlsa
 
     if tlsa is None:
         return False

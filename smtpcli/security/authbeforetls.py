@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from smtpcli.errors import SmtpcliError
 from smtpcli.results import Finding, Status
-from smtpcli.smtp.security.common import SecurityOptions, error_finding, open_session, quit_quietly
-from smtpcli.smtp.security.wire import Wire
+from smtpcli.security.common import SecurityOptions, error_finding, open_session, quit_quietly
+from smtpcli.security.wire import Wire
 from smtpcli.smtp.target import Target, TlsMode
 
 ID = "security.auth-before-tls"

@@ -31,8 +31,8 @@ from typing import Any
 
 from smtpcli.errors import ProtocolError, SmtpcliError, SmtpReplyError, UsageError
 from smtpcli.results import Finding, Status
-from smtpcli.smtp.security.common import SecurityOptions, error_finding, open_session, quit_quietly
-from smtpcli.smtp.security.wire import Wire
+from smtpcli.security.common import SecurityOptions, error_finding, open_session, quit_quietly
+from smtpcli.security.wire import Wire
 from smtpcli.smtp.target import Target
 
 ID = "security.smuggling"
