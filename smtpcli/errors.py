@@ -1,6 +1,6 @@
 """Exceptions and the exit-code mapping; the CLI edge is the one place that translates them.
 
-Exit codes (DESIGN.md, README): 0 ok, 1 a check failed (or warned with --strict), 2 usage error,
+Exit codes (DESIGN.md, docs/output.md): 0 ok, 1 a check failed (or warned with --strict), 2 usage error,
 3 could not complete, 4 transient SMTP rejection, 5 permanent SMTP rejection, 130 interrupted.
 """
 

@@ -82,9 +82,9 @@ def check_outcome(command: str, code: int, out: str, err: str, took: float,
     assert took < WALL_LIMIT, f"took {took:.1f}s"
     assert code == expected, (code, err, out[-1500:])
     lines = [line for line in err.splitlines() if line.strip()]
-    # send's README: "Connection and protocol failures print one line on stderr; rejections
+    # docs/send.md: "Connection and protocol failures print one line on stderr; rejections
     # print the report" (exit 4/5, the reply on stdout). session prints its transcript on stdout
-    # and one line on stderr for every failure (README, section session). probe: a failed check
+    # and one line on stderr for every failure (docs/session.md). probe: a failed check
     # (1) is the report; could not complete (3) adds one line on stderr.
     one_line = code == 3 or (command == "session" and code in (4, 5))
     if one_line:

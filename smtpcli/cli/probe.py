@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 @click.option("--no-vrfy", is_flag=True, help="Do not try VRFY/EXPN.")
 @click.option("--checks", metavar="LIST",
               help="Also run security probes (off by default): comma-separated relay, enum, "
-                   "auth-plain, starttls-injection, smuggling, or all. See the README.")
+                   "auth-plain, starttls-injection, smuggling, or all. See docs/probe.md.")
 @click.option("--relay-domain", metavar="DOMAIN", default="example.net", show_default=True,
               help="Outside domain the open-relay probe asks the server to relay to.")
 @click.option("--known-user", "known_users", multiple=True, metavar="NAME",

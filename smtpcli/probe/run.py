@@ -7,7 +7,7 @@ the live chain. Per domain: the MTA-STS policy (RFC 8461) and MX coverage.
 
 Addresses are probed concurrently (smtplib is blocking, so each runs in a thread via
 ``asyncio.to_thread``); DNS goes through the configured resolver (``DnsClient``). The result is a
-``Report`` whose findings have stable ids (README, section ``probe``).
+``Report`` whose findings have stable ids (docs/probe.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fault rules for the capture server: ``--reply``, ``--delay``, ``--drop``, parsed and matched.
 
-Syntax (README, section serve):
+Syntax (docs/serve.md):
 
 * ``--reply STAGE:CODE [TEXT][:COND]``  answer CODE TEXT instead of the normal reply
 * ``--delay STAGE:MS[:COND]``           wait MS milliseconds before replying

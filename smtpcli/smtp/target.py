@@ -1,7 +1,7 @@
 """Parse server targets: ``host``, ``host:port``, ``[v6]:port`` and ``smtp://``, ``smtps://``,
 ``submission://`` URLs, with the default port and TLS mode that go with them.
 
-Default TLS mode by port (documented in the README):
+Default TLS mode by port (documented in docs/send.md):
 
 * 465 -> ``implicit`` (RFC 8314 3.3: implicit TLS for submission),
 * 587 -> ``starttls`` required (RFC 8314 3.3 / RFC 6409: submission must be protected),
