@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smtpcli.errors import IncompleteError, SmtpcliError, SmtpReplyError, UsageError
+from smtpcli.session.specials import SPECIALS
 from smtpcli.session.state import SessionState
-from smtpcli.session.text import dot_stuff
+from smtpcli.session.text import angle_address, dot_stuff
 from smtpcli.smtp.connection import ConnectOptions, SmtpConnection
 from smtpcli.smtp.reply import Reply
 from smtpcli.smtp.target import Target, parse_target
@@ -112,8 +113,6 @@ class Session:
 
     def handle(self, line: str) -> None:
         """Run one input line."""
-        from smtpcli.session.specials import SPECIALS
-
         if self.state.in_data:
             self._data_line(line)
             return
@@ -342,8 +341,6 @@ class Session:
             return None
 
     def send_test(self, sender: str | None, recipient: str | None) -> None:
-        from smtpcli.session.specials import _angle
-
         sender = sender or self.read_line("From: ")
         recipient = recipient or self.read_line("To: ")
         if not sender or not recipient:
@@ -351,7 +348,7 @@ class Session:
             return
         if self.state.capabilities == {} and self.conn is not None and not self.conn.helo_resp:
             self.ehlo()
-        for line in (f"MAIL FROM:{_angle(sender)}", f"RCPT TO:{_angle(recipient)}"):
+        for line in (f"MAIL FROM:{angle_address(sender)}", f"RCPT TO:{angle_address(recipient)}"):
             reply = self.raw(line)
             if reply is None or reply.code >= 400:
                 return

@@ -28,3 +28,9 @@ def history_allowed(line: str, *, in_auth_exchange: bool = False) -> bool:
     if not line.strip() or in_auth_exchange:
         return False
     return not is_auth_line(line)
+
+
+def angle_address(address: str) -> str:
+    """``a@b`` -> ``<a@b>``; ``<>`` (null reverse-path, RFC 5321 4.5.5) stays as it is."""
+    address = address.strip()
+    return address if address.startswith("<") else f"<{address}>"
