@@ -142,8 +142,19 @@ async def check_domain(
         gone = FamilyResult("domain")
         gone.add("domain.nxdomain", Status.FAIL, f"{domain} does not exist (NXDOMAIN)",
                  reference="RFC 8020", detail="Check the spelling and the delegation.")
-        return _assemble(domain, [gone], dns.questions)
+        return _assemble(domain, [gone, *_evaluations_only(results)], dns.questions)
     return _assemble(domain, results, dns.questions)
+
+
+def _evaluations_only(results: list[FamilyResult]) -> list[FamilyResult]:
+    """The SPF results of --ip (RFC 7208 2.6: a sender at a missing domain still gets one)."""
+    out = []
+    for fam in results:
+        if fam.family == "spf" and "evaluations" in fam.facts:
+            keep = FamilyResult("spf", [f for f in fam.findings if f.id == "spf.result"])
+            keep.facts = {k: fam.facts[k] for k in ("evaluations", "evaluation")}
+            out.append(keep)
+    return out
 
 
 async def check_domain_within(domain: str, dns: DnsClient, opts: CheckOptions,

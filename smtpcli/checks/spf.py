@@ -258,24 +258,48 @@ def effective_all(node: SpfNode) -> tuple[str | None, str]:
     return None, node.domain
 
 
+def valid_domain(name: str) -> bool:
+    """A name check_host() can look up (RFC 7208 4.3: labels of 1-63 octets, ASCII)."""
+    labels = name.rstrip(".").split(".")
+    return (name.isascii() and len(name) <= 253 and len(labels) > 1
+            and all(0 < len(label) < 64 for label in labels))
+
+
 async def check_spf(
     dns: DnsClient, domain: str, opts: CheckOptions, record: str | None = None
 ) -> FamilyResult:
-    """Check the domain's SPF record, or lint `record` as if published at `domain`."""
+    """Check the domain's SPF record, or lint `record` as if published at `domain`; with
+    ``opts.ip``, also evaluate each identity (whatever the domain publishes)."""
     result = FamilyResult("spf")
+    if record is not None or valid_domain(domain):
+        await _check_record(dns, domain, opts, record, result)
+    else:
+        result.add("spf.not-a-domain", Status.INFO,
+                   f"{domain!r} is not a domain name SPF can look up; nothing to lint",
+                   reference="RFC 7208 4.3")
+    if opts.ip:
+        from smtpcli.checks.spf_eval import evaluate_identities
+
+        await evaluate_identities(dns, domain, opts, result)
+    return result
+
+
+async def _check_record(dns: DnsClient, domain: str, opts: CheckOptions, record: str | None,
+                        result: FamilyResult) -> None:
+    """The published (or given) record: syntax, lookup tree, limits, all, type 99."""
     walker = _Walker(dns, result)
     type99: Lookup | None = None
     if record is None:
         lookup, type99 = await asyncio.gather(dns.query(domain, "TXT"), dns.query(domain, "SPF"))
         if lookup.failed:
             result.failed_lookup(lookup, "SPF record")
-            return result
+            return
         records = txt_records(lookup, "v=spf1")
         if not records:
             result.add("spf.missing", Status.FAIL, f"{domain} publishes no SPF record",
                        reference="RFC 7208 4.5",
                        fix=f'{domain}. IN TXT "v=spf1 mx -all"')
-            return result
+            return
         result.facts["records"] = records
     else:
         records = [record]
@@ -283,7 +307,7 @@ async def check_spf(
         if not record.lower().startswith("v=spf1"):
             result.add("spf.syntax", Status.FAIL, "the record does not start with v=spf1",
                        reference="RFC 7208 4.5")
-            return result
+            return
     tree = await walker.walk(domain, "root", (), record=records[0])
     if record is None and len(records) > 1:
         result.add("spf.multiple", Status.FAIL,
@@ -341,30 +365,3 @@ async def check_spf(
         elif type99.failed:
             # Some servers fail type 99 queries; report it but it changes nothing for SPF.
             result.failed_lookup(type99, "type 99 (SPF) record check")
-    if opts.ip:
-        await _evaluate(dns, domain, opts, result)
-    return result
-
-
-async def _evaluate(dns: DnsClient, domain: str, opts: CheckOptions, result: FamilyResult) -> None:
-    from smtpcli.dnsq.pyspf_bridge import evaluate_spf
-
-    assert opts.ip is not None
-    sender = opts.sender or f"postmaster@{domain}"
-    helo = opts.helo or domain
-    try:
-        outcome = await evaluate_spf(dns, opts.ip, sender, helo, opts.timeout)
-    except TimeoutError:
-        result.add("spf.evaluation", Status.ERROR, f"SPF evaluation for {opts.ip} timed out")
-        return
-    result.facts["evaluation"] = {"ip": opts.ip, "sender": sender, "helo": helo, **outcome}
-    verdict = outcome["result"]
-    status = {"pass": Status.OK, "fail": Status.FAIL, "softfail": Status.WARN,
-              "neutral": Status.WARN, "none": Status.WARN, "temperror": Status.ERROR,
-              "permerror": Status.FAIL}.get(verdict, Status.WARN)
-    term = outcome.get("mechanism")
-    result.add("spf.result", status,
-               f"{opts.ip} sending as {sender}: SPF {verdict}"
-               + (f" (matched {term})" if term else ""),
-               detail=outcome.get("explanation") or None, reference="RFC 7208 2.6",
-               data={"result": verdict, "mechanism": term})
