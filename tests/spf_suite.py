@@ -25,6 +25,8 @@ import dns.rdtypes.ANY.SPF
 import dns.rdtypes.ANY.TXT
 import dns.zone
 
+from tests.servers.dns_fixture import DnsServer
+
 SUITE = Path(__file__).resolve().parent / "data" / "spf-rfc7208" / "rfc7208-tests.yml"
 IN = dns.rdataclass.IN
 #: The types SPF evaluation asks; TIMEOUT silences those not listed before it.
@@ -144,3 +146,10 @@ def build_zone(scenario: Scenario) -> tuple[dns.zone.Zone, dict[tuple[str, str],
             rds = node.find_rdataset(IN, rdata.rdtype, create=True)
             rds.add(rdata, 300)
     return zone, timeouts
+
+
+def serve(server: DnsServer, test: SuiteTest) -> None:
+    """Serve only this test's scenario on the fixture (names repeat across scenarios)."""
+    zone, timeouts = build_zone(scenarios()[test.scenario])
+    server.zones = {dns.name.root: zone}
+    server.behaviour = dict(timeouts)

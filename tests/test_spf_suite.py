@@ -12,11 +12,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import dns.name
 import pytest
 
 from tests.servers.dns_fixture import DnsServer, start_dns_server
-from tests.spf_suite import SuiteTest, all_tests, build_zone, scenarios
+from tests.spf_suite import SuiteTest, all_tests, scenarios, serve
 
 #: Tests of the suite we consider wrong, each with the RFC text that decides: none. (pyspf
 #: 2.0.14 alone misses ptr-cname-loop over real DNS; the bridge applies RFC 7208 5.5's "that
@@ -32,17 +31,10 @@ def suite_dns() -> Iterator[DnsServer]:
     server.stop()
 
 
-def serve(server: DnsServer, test: SuiteTest) -> None:
-    """Serve only this test's scenario (names repeat across scenarios)."""
-    zone, timeouts = build_zone(scenarios()[test.scenario])
-    server.zones = {dns.name.root: zone}
-    server.behaviour = dict(timeouts)
-
-
 def evaluate(cli: Any, server: DnsServer, test: SuiteTest) -> tuple[int, dict[str, Any]]:
     serve(server, test)
     code, out, err = cli("check-domain", "--only", "spf", "--json", "--nameserver",
-                         server.nameserver, "--timeout", "0.5", "--dns-retries", "0",
+                         server.nameserver, "--timeout", "0.25", "--dns-retries", "0",
                          "--ip", test.host, "--sender", test.mailfrom, "--helo", test.helo)
     assert "Traceback" not in err
     return code, json.loads(out)

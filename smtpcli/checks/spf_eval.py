@@ -8,6 +8,7 @@ evaluates; its DNS goes through the run's DnsClient (smtpcli.dnsq.pyspf_bridge).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,26 +78,30 @@ async def evaluate_identity(dns: DnsClient, ip: str, ident: Identity,
     return {**base, **outcome}
 
 
-async def evaluate_identities(dns: DnsClient, domain: str, opts: CheckOptions,
-                              result: FamilyResult) -> None:
-    """Evaluate every identity; facts ``evaluations`` (and ``evaluation``: the first) and one
-    ``spf.result`` finding per identity with the matched mechanism and exp= explanation."""
+async def evaluate_identities(dns: DnsClient, domain: str,
+                              opts: CheckOptions) -> list[dict[str, Any]]:
+    """check_host() for every identity, concurrently (a receiver checks them independently)."""
     assert opts.ip is not None
-    evaluations = []
-    for ident in identities(domain, opts):
-        outcome = await evaluate_identity(dns, opts.ip, ident, opts.timeout)
-        evaluations.append(outcome)
+    ip = opts.ip
+    return list(await asyncio.gather(*(evaluate_identity(dns, ip, ident, opts.timeout)
+                                       for ident in identities(domain, opts))))
+
+
+def report_evaluations(evaluations: list[dict[str, Any]], result: FamilyResult) -> None:
+    """Facts ``evaluations`` (and ``evaluation``: the first) and one ``spf.result`` finding per
+    identity with the matched mechanism and the exp= explanation."""
+    for outcome in evaluations:
         verdict, term = outcome["result"], outcome.get("mechanism")
-        summary = f"{opts.ip} as {_describe(ident)}: SPF {verdict}"
+        ident = Identity(outcome["identity"], outcome["sender"], outcome["helo"])
+        summary = f"{outcome['ip']} as {_describe(ident)}: SPF {verdict}"
         if term:
             summary += f" (matched {term})"
-        detail = outcome.get("explanation") or outcome.get("problem")
-        result.add("spf.result", _STATUS[verdict], summary,
-                   subject=ident.kind,
-                   detail=(f"explanation: {detail}" if outcome.get("explanation")
-                           else detail) or _MEANING[verdict],
+        explanation = outcome.get("explanation")
+        result.add("spf.result", _STATUS[verdict], summary, subject=ident.kind,
+                   detail=(f"explanation: {explanation}" if explanation
+                           else outcome.get("problem") or _MEANING[verdict]),
                    reference="RFC 7208 2.3" if ident.kind == "helo" else "RFC 7208 2.4",
                    data={"identity": ident.kind, "result": verdict, "mechanism": term,
-                         "explanation": outcome.get("explanation")})
+                         "explanation": explanation})
     result.facts["evaluations"] = evaluations
     result.facts["evaluation"] = evaluations[0]

@@ -103,7 +103,7 @@ def spf_check(
     install()
     _local.bound = (client, loop)
     try:
-        q = _query_class()(i=ip, s=sender, h=helo, timeout=timeout, querytime=timeout)
+        q = _query_class()(i=ip, s=sender, h=helo, timeout=timeout, querytime=timeout * 4)
         # A marker instead of pyspf's canned texts, so only an exp= explanation is reported.
         q.set_default_explanation(_NO_EXP)
         result, code, text = q.check()
@@ -155,5 +155,5 @@ async def evaluate_spf(
     """Async wrapper: pyspf in a worker thread, fed by `client` on the running loop."""
     loop = asyncio.get_running_loop()
     return await asyncio.wait_for(
-        asyncio.to_thread(spf_check, client, loop, ip, sender, helo, timeout), timeout * 3
+        asyncio.to_thread(spf_check, client, loop, ip, sender, helo, timeout), timeout * 4 + 1
     )
