@@ -9,6 +9,7 @@ from smtpcli.checks.common import CheckOptions, FamilyResult, txt_records
 from smtpcli.checks.dmarc_syntax import (
     POLICIES,
     DmarcLint,
+    is_dmarc_record,
     lint_dmarc,
     repair,
     report_uris,
@@ -17,6 +18,11 @@ from smtpcli.checks.dmarc_syntax import (
 from smtpcli.checks.message.dmarc import organizational_domain  # RFC 7489 3.2, shared with inspect
 from smtpcli.dnsq.client import DnsClient, Lookup
 from smtpcli.results import Status
+
+
+def _dmarc_texts(lookup: Lookup) -> list[str]:
+    """The TXT strings that are DMARC records (RFC 7489 6.6.3: those starting with v=DMARC1)."""
+    return [t for t in lookup.texts if is_dmarc_record(t)]
 
 
 def parse_dmarc(text: str) -> tuple[dict[str, str], list[str]]:
@@ -45,12 +51,12 @@ async def check_dmarc(
         if own.failed:
             result.failed_lookup(own, "DMARC record")
             return result
-        records = txt_records(own, "v=DMARC1")
+        records = _dmarc_texts(own)
         if not records and org_lookup is not None:
             if org_lookup.failed:
                 result.failed_lookup(org_lookup, "DMARC record of the organisational domain")
                 return result
-            records = txt_records(org_lookup, "v=DMARC1")
+            records = _dmarc_texts(org_lookup)
             where = f"_dmarc.{org}"
         if not records:
             result.add("dmarc.missing", Status.FAIL, f"no DMARC record at _dmarc.{domain}",
@@ -133,8 +139,8 @@ def _report_syntax(text: str, lint: DmarcLint, result: FamilyResult) -> None:
     unknown tags and other warnings; the fix is a record this lint finds valid."""
     fixed = repair(text, lint) if not lint.valid else None
     for problem in lint.problems:
-        if problem.tag in ("rua", "ruf") and problem.level == "fail":
-            continue  # reported per URI as dmarc.rua-invalid
+        if problem.level == "fail" and problem.problem.startswith(f"{problem.tag}: "):
+            continue  # a bad rua/ruf URI: reported per URI as dmarc.rua-invalid
         if problem.level == "fail":
             result.add("dmarc.syntax", Status.FAIL, f"DMARC record: {problem.problem}",
                        reference=problem.reference, fix=fixed,

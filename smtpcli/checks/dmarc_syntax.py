@@ -28,6 +28,13 @@ _ADDR_DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Z
                           r"[A-Za-z](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
 _KEYWORD = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?$")  # RFC 5321 Keyword
 MAX_RI = 2**32 - 1  # RFC 7489 6.3: ri is a 32-bit unsigned integer
+#: A DMARC record's start (RFC 7489 6.4: WSP may surround '='); case-insensitive here so the
+#: lint can explain a lower-case "dmarc1" instead of ignoring the record.
+_START = re.compile(r"^[ \t]*v[ \t]*=[ \t]*dmarc1[ \t]*(;|$)", re.IGNORECASE)
+
+
+def is_dmarc_record(text: str) -> bool:
+    return bool(_START.match(text))
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,8 @@ def lint_dmarc(text: str) -> DmarcLint:
         parts.pop()  # one trailing ';' is allowed ([dmarc-sep])
     for index, part in enumerate(parts):
         if not part:
-            lint.add("", "an empty tag (';;')", "warn")
+            # RFC 7489 6.4: dmarc-sep is one ';' between components, so ';;' does not parse
+            lint.add("", "an empty tag between two ';'")
             continue
         tag, eq, value = part.partition("=")
         tag, value = tag.strip(_WSP), value.strip(_WSP)
@@ -126,7 +134,7 @@ def lint_dmarc(text: str) -> DmarcLint:
             lint.add("v", "the record must start with v=DMARC1")
     if "p" not in lint.tags:
         lint.add("p", "p= is required in a policy record", reference="RFC 7489 6.3")
-    elif lint.order.index("p") != 1:
+    elif lint.order[0] == "v" and lint.order.index("p") != 1:
         lint.add("p", "p= should follow v=DMARC1 directly (the RFC 7489 ABNF order; some "
                       "receivers insist)", "warn", "RFC 7489 6.4")
     return lint
@@ -188,7 +196,7 @@ def _valid_uris(value: str) -> str:
 
 def build(tags: dict[str, str], order: list[str]) -> str:
     """Tags as a record, v first and p second (the RFC 7489 ABNF order)."""
-    rest = [t for t in order if t not in ("v", "p")]
+    rest = [t for t in dict.fromkeys(order) if t not in ("v", "p")]
     return "; ".join(f"{t}={tags[t]}" for t in ["v", "p", *rest] if t in tags)
 
 

@@ -194,12 +194,15 @@ async def check_record(text: str, domain: str, dns: DnsClient, opts: CheckOption
     from smtpcli.checks.bimi import check_bimi
     from smtpcli.checks.dkim import evaluate_dkim_key_record
     from smtpcli.checks.dmarc import check_dmarc
+    from smtpcli.checks.dmarc_syntax import is_dmarc_record
     from smtpcli.checks.spf import check_spf
     from smtpcli.checks.tlsrpt import check_tlsrpt
 
     low = text.strip().lower()
     kind = next((fam for prefix, fam in _RECORD_PREFIXES.items()
                  if low == prefix or low.startswith((prefix + " ", prefix + ";"))), None)
+    if kind is None and is_dmarc_record(text):
+        kind = "dmarc"  # RFC 7489 6.4 allows spaces around '=' in v=DMARC1
     if kind is None and "p=" in low and "k=" in low:
         kind = "dkim"
     if kind == "spf":
