@@ -3,6 +3,9 @@ examples (Appendix B, 6.2) and one departure from its grammar (6.3, 6.4) per lin
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 #: (record, valid by RFC 7489, tags with a fail-level problem, tags with a warning)
 RECORDS: list[tuple[str, bool, set[str], set[str]]] = [
     # RFC 7489 Appendix B.2.1 - B.2.4 and 6.2's size-limited URI
@@ -48,3 +51,16 @@ RECORDS: list[tuple[str, bool, set[str], set[str]]] = [
     ("v=DMARC1; p=none; rua=https://example.com/dmarc", True, set(), {"rua"}),
     ("v=DMARC1; p=none;; sp=reject", False, {""}, set()),
 ]
+
+
+def record_verdict(cli, record: str) -> tuple[bool, list[dict[str, Any]]]:
+    """check-domain --record: (valid, findings); a text it does not take for a DMARC record
+    (RFC 7489 6.6.3: it must start with v=DMARC1) is record.unknown."""
+    code, out, err = cli("check-domain", "--record", record, "example.com", "--json",
+                         "--nameserver", "127.0.0.1:9", "--timeout", "0.2",
+                         "--dns-retries", "0")
+    assert "Traceback" not in err and code in (0, 1, 3), (code, err)  # 3: rua auth lookup
+    findings = json.loads(out)["findings"]
+    bad = {f["id"] for f in findings if f["status"] == "fail"
+           and f["id"] in ("dmarc.syntax", "dmarc.rua-invalid", "record.unknown")}
+    return not bad, findings

@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smtpcli.checks.dmarc_syntax import KNOWN_TAGS, is_dmarc_record, lint_dmarc, repair, with_tag
-from tests.dmarc_records import RECORDS
+from tests.dmarc_records import RECORDS, record_verdict
 
 
 @pytest.mark.parametrize(("record", "valid", "fails", "warns"), RECORDS,
@@ -26,19 +23,6 @@ def test_lint_table(record: str, valid: bool, fails: set[str], warns: set[str]) 
     assert all(p.reference.startswith("RFC ") for p in lint.problems)
     fixed = repair(record, lint)
     assert fixed is None or lint_dmarc(fixed).valid
-
-
-def record_verdict(cli, record: str) -> tuple[bool, list[dict[str, Any]]]:
-    """check-domain --record: (valid, findings); a text it does not take for a DMARC record
-    (RFC 7489 6.6.3: it must start with v=DMARC1) is record.unknown."""
-    code, out, err = cli("check-domain", "--record", record, "example.com", "--json",
-                         "--nameserver", "127.0.0.1:9", "--timeout", "0.2",
-                         "--dns-retries", "0")
-    assert "Traceback" not in err and code in (0, 1, 3), (code, err)  # 3: rua auth lookup
-    findings = json.loads(out)["findings"]
-    bad = {f["id"] for f in findings if f["status"] == "fail"
-           and f["id"] in ("dmarc.syntax", "dmarc.rua-invalid", "record.unknown")}
-    return not bad, findings
 
 
 @pytest.mark.parametrize(("record", "valid", "fails", "warns"), RECORDS,
