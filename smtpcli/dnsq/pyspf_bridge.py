@@ -103,7 +103,7 @@ def spf_check(
     install()
     _local.bound = (client, loop)
     try:
-        q = _query_class()(i=ip, s=sender, h=helo, timeout=timeout, querytime=timeout * 4)
+        q = query_class()(i=ip, s=sender, h=helo, timeout=timeout, querytime=timeout * 4)
         # A marker instead of pyspf's canned texts, so only an exp= explanation is reported.
         q.set_default_explanation(_NO_EXP)
         result, code, text = q.check()
@@ -119,7 +119,7 @@ def spf_check(
         _local.bound = None
 
 
-def _query_class() -> type:
+def query_class() -> type:
     """pyspf's query, with RFC 7208 5.5's rule for ptr validation: "If a DNS error occurs
     while doing an A RR lookup, then that domain name is skipped and the search continues"
     (pyspf 2.0.14 turns it into temperror: the suite's ptr-cname-loop)."""
