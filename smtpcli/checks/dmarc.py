@@ -5,64 +5,30 @@ from __future__ import annotations
 
 import asyncio
 
-from smtpcli.checks.common import CheckOptions, FamilyResult, parse_tags, txt_records
+from smtpcli.checks.common import CheckOptions, FamilyResult, txt_records
+from smtpcli.checks.dmarc_syntax import (
+    POLICIES,
+    DmarcLint,
+    is_dmarc_record,
+    lint_dmarc,
+    repair,
+    report_uris,
+    with_tag,
+)
 from smtpcli.checks.message.dmarc import organizational_domain  # RFC 7489 3.2, shared with inspect
 from smtpcli.dnsq.client import DnsClient, Lookup
 from smtpcli.results import Status
 
-POLICIES = ("none", "quarantine", "reject")
-KNOWN_TAGS = {"v", "p", "sp", "pct", "rua", "ruf", "adkim", "aspf", "fo", "rf", "ri", "np", "t",
-              "psd"}
+
+def _dmarc_texts(lookup: Lookup) -> list[str]:
+    """The TXT strings that are DMARC records (RFC 7489 6.6.3: those starting with v=DMARC1)."""
+    return [t for t in lookup.texts if is_dmarc_record(t)]
 
 
 def parse_dmarc(text: str) -> tuple[dict[str, str], list[str]]:
-    """Tags and syntax problems of a DMARC record (RFC 7489 6.3, 6.4)."""
-    pairs, bad = parse_tags(text)
-    problems = [f"not tag=value: {b!r}" for b in bad]
-    tags: dict[str, str] = {}
-    for tag, value in pairs:
-        tag = tag.lower()
-        if tag in tags:
-            problems.append(f"duplicate tag {tag}")
-        tags[tag] = value
-    if not pairs or pairs[0][0] != "v" or pairs[0][1] != "DMARC1":
-        problems.append("v=DMARC1 must come first")
-    if "p" not in tags:
-        problems.append("p= is required")
-    for tag in ("p", "sp", "np"):
-        if tag in tags and tags[tag].lower() not in POLICIES:
-            problems.append(f"{tag}={tags[tag]} is not none, quarantine or reject")
-    for tag in ("adkim", "aspf"):
-        if tag in tags and tags[tag].lower() not in ("r", "s"):
-            problems.append(f"{tag}={tags[tag]} is not r or s")
-    # isdecimal, not isdigit: '²' is a digit that int() rejects.
-    if "pct" in tags and not (tags["pct"].isdecimal() and 0 <= int(tags["pct"]) <= 100):
-        problems.append(f"pct={tags['pct']} is not 0-100")
-    if "ri" in tags and not tags["ri"].isdecimal():
-        problems.append(f"ri={tags['ri']} is not a number")
-    if "fo" in tags and any(p not in ("0", "1", "d", "s") for p in tags["fo"].split(":")):
-        problems.append(f"fo={tags['fo']} is not a list of 0, 1, d, s")
-    unknown = sorted(set(tags) - KNOWN_TAGS)
-    if unknown:
-        problems.append("unknown tags: " + ", ".join(unknown))
-    return tags, problems
-
-
-def parse_report_uris(value: str) -> tuple[list[str], list[str]]:
-    """Mailbox domains of rua/ruf and the invalid URIs (RFC 7489 6.2: mailto URIs, optional !size)."""
-    domains, invalid = [], []
-    for uri in filter(None, (u.strip() for u in value.split(","))):
-        target = uri.split("!", 1)[0]
-        if not target.lower().startswith("mailto:"):
-            invalid.append(uri)
-            continue
-        address = target[7:]
-        local, at, host = address.rpartition("@")
-        if not at or not local or "." not in host or not host.strip("."):
-            invalid.append(uri)
-            continue
-        domains.append(host.rstrip(".").lower())
-    return domains, invalid
+    """Tags and fail-level syntax problems of a DMARC record (RFC 7489 6.3, 6.4)."""
+    lint = lint_dmarc(text)
+    return lint.tags, [p.problem for p in lint.problems if p.level == "fail"]
 
 
 async def find_record(dns: DnsClient, domain: str) -> tuple[Lookup, Lookup | None, str]:
@@ -85,12 +51,12 @@ async def check_dmarc(
         if own.failed:
             result.failed_lookup(own, "DMARC record")
             return result
-        records = txt_records(own, "v=DMARC1")
+        records = _dmarc_texts(own)
         if not records and org_lookup is not None:
             if org_lookup.failed:
                 result.failed_lookup(org_lookup, "DMARC record of the organisational domain")
                 return result
-            records = txt_records(org_lookup, "v=DMARC1")
+            records = _dmarc_texts(org_lookup)
             where = f"_dmarc.{org}"
         if not records:
             result.add("dmarc.missing", Status.FAIL, f"no DMARC record at _dmarc.{domain}",
@@ -106,15 +72,14 @@ async def check_dmarc(
         records = [record]
     text = records[0]
     result.facts.update({"name": where, "records": records})
-    tags, problems = parse_dmarc(text)
+    lint = lint_dmarc(text)
+    tags = lint.tags
     result.facts["tags"] = tags
-    if problems:
-        result.add("dmarc.syntax", Status.FAIL, "DMARC record: " + "; ".join(problems),
-                   reference="RFC 7489 6.4", data={"problems": problems})
+    _report_syntax(text, lint, result)
     policy = tags.get("p", "none").lower()
     sub = tags.get("sp", policy).lower()
     result.facts["policy"] = policy
-    fixed = _with_tag(text, "p", "quarantine")
+    fixed = with_tag(text, "p", "quarantine")
     if policy == "none":
         result.add("dmarc.policy-none", Status.WARN,
                    "p=none: receivers only monitor, spoofed mail is still delivered",
@@ -122,34 +87,36 @@ async def check_dmarc(
     if policy in POLICIES and sub in POLICIES and POLICIES.index(sub) < POLICIES.index(policy):
         result.add("dmarc.subdomain-weaker", Status.WARN,
                    f"sp={sub} is weaker than p={policy}: subdomains can be spoofed",
-                   reference="RFC 7489 6.3", fix=_with_tag(text, "sp", policy))
+                   reference="RFC 7489 6.3", fix=with_tag(text, "sp", policy))
     pct = tags.get("pct", "100")
     if pct.isdecimal() and int(pct) < 100:
         result.add("dmarc.pct-partial", Status.WARN,
                    f"pct={pct}: the policy applies to only {pct}% of failing mail",
-                   reference="RFC 7489 6.3", fix=_with_tag(text, "pct", "100"))
+                   reference="RFC 7489 6.3", fix=with_tag(text, "pct", "100"))
     if "rua" not in tags:
         result.add("dmarc.no-rua", Status.INFO, "no rua=: you receive no aggregate reports",
-                   reference="RFC 7489 7.2", fix=text.rstrip("; ") + f"; rua=mailto:dmarc@{domain}")
+                   reference="RFC 7489 7.2", fix=with_tag(text, "rua", f"mailto:dmarc@{domain}"))
     policy_domain = where.removeprefix("_dmarc.")
-    await _check_uris(dns, policy_domain, tags, result)
+    await _check_uris(dns, policy_domain, tags, result, text)
     if not any(f.status.rank >= Status.WARN.rank for f in result.findings):
         result.add("dmarc.ok", Status.OK, f"DMARC p={policy} published at {where}")
     return result
 
 
 async def _check_uris(dns: DnsClient, domain: str, tags: dict[str, str],
-                      result: FamilyResult) -> None:
+                      result: FamilyResult, text: str | None = None) -> None:
     external: dict[str, str] = {}
     org = organizational_domain(domain)
     for tag in ("rua", "ruf"):
         if tag not in tags:
             continue
-        dests, invalid = parse_report_uris(tags[tag])
+        uris, invalid = report_uris(tags[tag])
         for uri in invalid:
             result.add("dmarc.rua-invalid", Status.FAIL,
-                       f"{tag}={uri} is not a valid mailto: URI", reference="RFC 7489 6.2")
-        for dest in dests:
+                       f"{tag}={uri} is not a valid DMARC report URI", reference="RFC 7489 6.2",
+                       fix=repair(text) if text is not None else None)
+        for dest in (u.address.rpartition("@")[2].rstrip(".").lower() for u in uris
+                     if u.scheme == "mailto"):
             if organizational_domain(dest) != org:
                 external[dest] = tag
     if not external:
@@ -167,13 +134,21 @@ async def _check_uris(dns: DnsClient, domain: str, tags: dict[str, str],
                        fix=f'{name}. IN TXT "v=DMARC1"')
 
 
-def _with_tag(text: str, tag: str, value: str) -> str:
-    pairs, _ = parse_tags(text)
-    out, seen = [], False
-    for t, v in pairs:
-        if t.lower() == tag:
-            v, seen = value, True
-        out.append(f"{t}={v}")
-    if not seen:
-        out.insert(2 if len(out) > 1 else len(out), f"{tag}={value}")
-    return "; ".join(out)
+def _report_syntax(text: str, lint: DmarcLint, result: FamilyResult) -> None:
+    """Findings for the lint: fail-level problems (a receiver ignores the tag or the record),
+    unknown tags and other warnings; the fix is a record this lint finds valid."""
+    fixed = repair(text, lint) if not lint.valid else None
+    for problem in lint.problems:
+        if problem.level == "fail" and problem.problem.startswith(f"{problem.tag}: "):
+            continue  # a bad rua/ruf URI: reported per URI as dmarc.rua-invalid
+        if problem.level == "fail":
+            result.add("dmarc.syntax", Status.FAIL, f"DMARC record: {problem.problem}",
+                       reference=problem.reference, fix=fixed,
+                       data={"tag": problem.tag, "problem": problem.problem})
+        elif problem.problem.startswith("unknown tag"):
+            result.add("dmarc.unknown-tag", Status.WARN, f"DMARC record: {problem.problem}",
+                       reference=problem.reference, fix=repair(text, lint),
+                       data={"tag": problem.tag})
+        else:
+            result.add("dmarc.syntax-warning", Status.WARN, f"DMARC record: {problem.problem}",
+                       reference=problem.reference, data={"tag": problem.tag})

@@ -142,8 +142,19 @@ async def check_domain(
         gone = FamilyResult("domain")
         gone.add("domain.nxdomain", Status.FAIL, f"{domain} does not exist (NXDOMAIN)",
                  reference="RFC 8020", detail="Check the spelling and the delegation.")
-        return _assemble(domain, [gone], dns.questions)
+        return _assemble(domain, [gone, *_evaluations_only(results)], dns.questions)
     return _assemble(domain, results, dns.questions)
+
+
+def _evaluations_only(results: list[FamilyResult]) -> list[FamilyResult]:
+    """The SPF results of --ip (RFC 7208 2.6: a sender at a missing domain still gets one)."""
+    out = []
+    for fam in results:
+        if fam.family == "spf" and "evaluations" in fam.facts:
+            keep = FamilyResult("spf", [f for f in fam.findings if f.id == "spf.result"])
+            keep.facts = {k: fam.facts[k] for k in ("evaluations", "evaluation")}
+            out.append(keep)
+    return out
 
 
 async def check_domain_within(domain: str, dns: DnsClient, opts: CheckOptions,
@@ -183,12 +194,15 @@ async def check_record(text: str, domain: str, dns: DnsClient, opts: CheckOption
     from smtpcli.checks.bimi import check_bimi
     from smtpcli.checks.dkim import evaluate_dkim_key_record
     from smtpcli.checks.dmarc import check_dmarc
+    from smtpcli.checks.dmarc_syntax import is_dmarc_record
     from smtpcli.checks.spf import check_spf
     from smtpcli.checks.tlsrpt import check_tlsrpt
 
     low = text.strip().lower()
     kind = next((fam for prefix, fam in _RECORD_PREFIXES.items()
                  if low == prefix or low.startswith((prefix + " ", prefix + ";"))), None)
+    if kind is None and is_dmarc_record(text):
+        kind = "dmarc"  # RFC 7489 6.4 allows spaces around '=' in v=DMARC1
     if kind is None and "p=" in low and "k=" in low:
         kind = "dkim"
     if kind == "spf":

@@ -5,7 +5,6 @@ counted through includes and redirects, `ptr`, `all` strength, loops, length, ty
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,39 +36,26 @@ class Term:
     error: str | None = None
 
 
-def parse_spf(record: str) -> list[Term]:
-    """Terms of a record after ``v=spf1`` (RFC 7208 4.6.1, 5, 6); bad terms carry `error`."""
+def parse_spf(record: str, domain: str = "record.invalid") -> list[Term]:
+    """Terms of a record after ``v=spf1`` (RFC 7208 4.6.1: separated by spaces only); a
+    malformed term carries `error`, as judged by the section 12 lint (spf_syntax)."""
+    from smtpcli.checks.spf_syntax import check_terms
+
+    problems = {p.term: p.problem for p in check_terms(record, domain)}
     terms = []
-    for token in record.split()[1:]:
+    for token in [t for t in record.split(" ")[1:] if t]:
+        error = problems.get(token)
         mod = _MOD_RE.match(token)
         if mod and not token.lower().startswith(("ip4:", "ip6:")):
-            name = mod.group(1).lower()
-            term = Term(token, name=name, arg=mod.group(2), modifier=True)
-            if name in ("redirect", "exp") and not mod.group(2):
-                term.error = f"{name}= needs a domain"
-            terms.append(term)
+            terms.append(Term(token, name=mod.group(1).lower(), arg=mod.group(2),
+                              modifier=True, error=error))
             continue
         m = _MECH_RE.match(token)
-        if not m:
-            terms.append(Term(token, error=f"not a valid term: {token!r}"))
+        if not m:  # outside the mechanism shapes this walker counts
+            terms.append(Term(token, error=error or "not a valid term"))
             continue
-        qual, name, arg = m.group(1) or "+", m.group(2).lower(), m.group(3)
-        term = Term(token, qual, name, arg)
-        if name not in MECHANISMS:
-            term.error = f"unknown mechanism {name!r}"
-        elif name in ("ip4", "ip6"):
-            try:
-                net = ipaddress.ip_network(
-                    (arg or "") + (m.group(4) or ""), strict=False)
-                if (net.version == 4) != (name == "ip4"):
-                    term.error = f"{token}: wrong address family"
-            except ValueError:
-                term.error = f"{token}: invalid address or prefix"
-        elif name in ("include", "exists") and not arg:
-            term.error = f"{name} needs a domain"
-        elif name == "all" and (arg or m.group(4)):
-            term.error = "all takes no argument"
-        terms.append(term)
+        terms.append(Term(token, m.group(1) or "+", m.group(2).lower(), m.group(3),
+                          error=error))
     return terms
 
 
@@ -173,7 +159,8 @@ class _Walker:
             record = records[0]
         node.record = record
         self._lint_record(domain, record)
-        terms = parse_spf(record)
+        # A malformed term (t.error) is a permerror, not a lookup, and may not even be a name.
+        terms = parse_spf(record, domain)
         has_all = any(t.name == "all" and not t.modifier for t in terms)
         tasks = []
         for term in terms:
@@ -209,18 +196,18 @@ class _Walker:
         return await self.walk(target, via, (*stack, domain))
 
     def _lint_record(self, domain: str, record: str) -> None:
-        bad = [t for t in parse_spf(record) if t.error]
-        if bad:
-            self.result.add("spf.syntax", Status.FAIL,
-                            f"SPF record of {domain}: " + "; ".join(t.error or "" for t in bad),
-                            subject=domain, reference="RFC 7208 12",
-                            data={"record": record, "terms": [t.text for t in bad]})
-        names = [t.name for t in parse_spf(record) if t.modifier]
-        for mod in ("redirect", "exp"):
-            if names.count(mod) > 1:
-                self.result.add("spf.syntax", Status.FAIL,
-                                f"SPF record of {domain}: {mod}= appears more than once",
-                                subject=domain, reference="RFC 7208 6")
+        """Findings for the record's syntax (RFC 7208 12), size and ptr."""
+        from smtpcli.checks.spf_syntax import check_terms, fixed_record
+
+        problems = check_terms(record, domain)
+        fixed = fixed_record(record, problems)
+        for problem in problems:
+            self.result.add(
+                "spf.syntax", Status.FAIL,
+                f"SPF record of {domain}: {problem.term!r}: {problem.problem} (permerror)",
+                subject=domain, reference=problem.reference, fix=fixed,
+                data={"record": record, "term": problem.term, "problem": problem.problem,
+                      "fixed_term": problem.fixed})
         if any(t.name == "ptr" and not t.modifier for t in parse_spf(record)):
             self.result.add("spf.ptr", Status.WARN,
                             f"{domain} uses the ptr mechanism (\"SHOULD NOT be used\")",
@@ -258,24 +245,55 @@ def effective_all(node: SpfNode) -> tuple[str | None, str]:
     return None, node.domain
 
 
+def valid_domain(name: str) -> bool:
+    """A name check_host() can look up (RFC 7208 4.3: labels of 1-63 octets, ASCII)."""
+    labels = name.rstrip(".").split(".")
+    return (name.isascii() and len(name) <= 253 and len(labels) > 1
+            and all(0 < len(label) < 64 for label in labels))
+
+
 async def check_spf(
     dns: DnsClient, domain: str, opts: CheckOptions, record: str | None = None
 ) -> FamilyResult:
-    """Check the domain's SPF record, or lint `record` as if published at `domain`."""
+    """Check the domain's SPF record, or lint `record` as if published at `domain`; with
+    ``opts.ip``, also evaluate each identity (whatever the domain publishes)."""
+    from smtpcli.checks.spf_eval import evaluate_identities, report_evaluations
+
     result = FamilyResult("spf")
+    evaluations = (asyncio.ensure_future(evaluate_identities(dns, domain, opts))
+                   if opts.ip else None)
+    try:
+        if record is not None or valid_domain(domain):
+            await _check_record(dns, domain, opts, record, result)
+        else:
+            result.add("spf.not-a-domain", Status.INFO,
+                       f"{domain!r} is not a domain name SPF can look up; nothing to lint",
+                       reference="RFC 7208 4.3")
+    except BaseException:
+        if evaluations is not None:
+            evaluations.cancel()
+        raise
+    if evaluations is not None:
+        report_evaluations(await evaluations, result)
+    return result
+
+
+async def _check_record(dns: DnsClient, domain: str, opts: CheckOptions, record: str | None,
+                        result: FamilyResult) -> None:
+    """The published (or given) record: syntax, lookup tree, limits, all, type 99."""
     walker = _Walker(dns, result)
     type99: Lookup | None = None
     if record is None:
         lookup, type99 = await asyncio.gather(dns.query(domain, "TXT"), dns.query(domain, "SPF"))
         if lookup.failed:
             result.failed_lookup(lookup, "SPF record")
-            return result
+            return
         records = txt_records(lookup, "v=spf1")
         if not records:
             result.add("spf.missing", Status.FAIL, f"{domain} publishes no SPF record",
                        reference="RFC 7208 4.5",
                        fix=f'{domain}. IN TXT "v=spf1 mx -all"')
-            return result
+            return
         result.facts["records"] = records
     else:
         records = [record]
@@ -283,7 +301,7 @@ async def check_spf(
         if not record.lower().startswith("v=spf1"):
             result.add("spf.syntax", Status.FAIL, "the record does not start with v=spf1",
                        reference="RFC 7208 4.5")
-            return result
+            return
     tree = await walker.walk(domain, "root", (), record=records[0])
     if record is None and len(records) > 1:
         result.add("spf.multiple", Status.FAIL,
@@ -341,30 +359,3 @@ async def check_spf(
         elif type99.failed:
             # Some servers fail type 99 queries; report it but it changes nothing for SPF.
             result.failed_lookup(type99, "type 99 (SPF) record check")
-    if opts.ip:
-        await _evaluate(dns, domain, opts, result)
-    return result
-
-
-async def _evaluate(dns: DnsClient, domain: str, opts: CheckOptions, result: FamilyResult) -> None:
-    from smtpcli.dnsq.pyspf_bridge import evaluate_spf
-
-    assert opts.ip is not None
-    sender = opts.sender or f"postmaster@{domain}"
-    helo = opts.helo or domain
-    try:
-        outcome = await evaluate_spf(dns, opts.ip, sender, helo, opts.timeout)
-    except TimeoutError:
-        result.add("spf.evaluation", Status.ERROR, f"SPF evaluation for {opts.ip} timed out")
-        return
-    result.facts["evaluation"] = {"ip": opts.ip, "sender": sender, "helo": helo, **outcome}
-    verdict = outcome["result"]
-    status = {"pass": Status.OK, "fail": Status.FAIL, "softfail": Status.WARN,
-              "neutral": Status.WARN, "none": Status.WARN, "temperror": Status.ERROR,
-              "permerror": Status.FAIL}.get(verdict, Status.WARN)
-    term = outcome.get("mechanism")
-    result.add("spf.result", status,
-               f"{opts.ip} sending as {sender}: SPF {verdict}"
-               + (f" (matched {term})" if term else ""),
-               detail=outcome.get("explanation") or None, reference="RFC 7208 2.6",
-               data={"result": verdict, "mechanism": term})

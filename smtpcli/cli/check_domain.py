@@ -72,6 +72,14 @@ def render_domain(result: DomainResult, paint: Painter, *, show_ok: bool = True)
     return "\n".join(out) + "\n"
 
 
+def _identity_domain(sender: str | None, helo: str | None) -> str:
+    """The domain check_host() starts from (RFC 7208 2.3, 2.4)."""
+    address = (sender or "").strip().strip("<>").strip()
+    if "@" in address:
+        return address.rpartition("@")[2].rstrip(".").lower()
+    return (address or helo or "").rstrip(".").lower()
+
+
 def _read_domains(domains: tuple[str, ...], from_file: str | None) -> list[str]:
     names: list[str] = []
     for d in domains:
@@ -98,9 +106,14 @@ def _read_domains(domains: tuple[str, ...], from_file: str | None) -> list[str]:
 @click.option("--dnsbl", "dnsbl_zones", multiple=True, metavar="ZONE",
               help="Blocklist zone to check MX addresses in (repeatable; replaces the default set).")
 @click.option("--no-dnsbl", is_flag=True, help="Skip the blocklist checks.")
-@click.option("--ip", metavar="ADDR", help="Evaluate SPF for mail from this address.")
-@click.option("--sender", metavar="ADDR", help="MAIL FROM for --ip (default postmaster@DOMAIN).")
-@click.option("--helo", metavar="NAME", help="HELO name for --ip (default DOMAIN).")
+@click.option("--ip", metavar="ADDR",
+              help="Evaluate SPF (RFC 7208) for mail from this address; with --sender and/or "
+                   "--helo, DOMAIN may be left out.")
+@click.option("--sender", metavar="ADDR",
+              help="MAIL FROM identity for --ip ('' for a null sender; default "
+                   "postmaster@DOMAIN).")
+@click.option("--helo", metavar="NAME",
+              help="HELO identity for --ip, evaluated on its own too (RFC 7208 2.3).")
 @click.option("--record", metavar="TEXT",
               help="Lint one record text (SPF, DMARC, DKIM, TLS-RPT, BIMI) before publishing it.")
 @click.option("--zone-file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
@@ -162,6 +175,17 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
         except ValueError:
             raise UsageError(f"--ip {ip!r} is not an IP address") from None
     names = _read_domains(domains, from_file)
+    if ip and not names and record is None and zone_file is None and (
+            sender is not None or helo):
+        # SPF evaluation alone: the domain is the MAIL FROM identity's, else the HELO's.
+        from smtpcli.checks.spf import valid_domain
+
+        names = [_identity_domain(sender, helo)]
+        if not valid_domain(names[0]):
+            only = ("spf",)  # RFC 7208 4.3: result none; nothing else to look up
+    if sender is not None and not sender.strip("<> ") and not helo:
+        raise UsageError("a null --sender needs --helo (RFC 7208 2.4: postmaster@HELO is "
+                         "checked)")
     zone = None
     if zone_file:
         from smtpcli.dnsq.zonefile import load_zone_file

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpcli.dnsq.pyspf_bridge import pyspf_resolver
+from smtpcli.dnsq.pyspf_bridge import pyspf_resolver, query_class
 from smtpcli.dnsq.resolver import ResolverConfig
 from smtpcli.results import Finding, Status
 
@@ -40,7 +40,6 @@ def evaluate_spf(
     offline: bool = False,
 ) -> SpfOutcome:
     """SPF result for (ip, MAIL FROM sender, HELO); empty sender uses the HELO (RFC 7208 2.4)."""
-    import spf
 
     sender = (sender or "").strip().strip("<>") or None
     domain = sender.rsplit("@", 1)[1].lower() if sender and "@" in sender else (
@@ -61,8 +60,8 @@ def evaluate_spf(
         return out
     try:
         with pyspf_resolver(config):
-            query = spf.query(i=ip, s=sender or "", h=helo or domain,
-                              timeout=config.timeout, querytime=config.timeout * 4)
+            query = query_class()(i=ip, s=sender or "", h=helo or domain,
+                                  timeout=config.timeout, querytime=config.timeout * 4)
             result, _code, explanation = query.check()
     except ValueError as exc:  # an address pyspf cannot use
         out.result, out.explanation = "permerror", str(exc)
