@@ -177,8 +177,8 @@ def command(
     """Capture SMTP server for tests and CI, with scripted faults.
 
     Listens on loopback (127.0.0.1:2525) unless --public; prints one line (or, with --json, one
-    JSON document) per event. Stops on SIGINT/SIGTERM, --count or --exit-after, after every
-    accepted message is on disk.
+    JSON document) per event. Stops on SIGTERM, --count or --exit-after, after every accepted
+    message is on disk; Ctrl-C (SIGINT) stops the same way and exits 130.
 
     \b
     Examples:
@@ -213,7 +213,15 @@ def command(
     config.validate()
     server = _run(config, _printer(json_mode))
     report = _report(server, expect)
-    return _finish(report, json_mode)
+    code = _finish(report, json_mode)
+    if server.summary.reason == "signal SIGINT":
+        # Ctrl-C: a clean shutdown (every accepted message on disk), then the exit code every
+        # command gives an interruption; SIGTERM stays the ordinary way to stop (exit by result).
+        from smtpcli.cli.interrupt import EXIT_CODE, say_interrupted
+
+        say_interrupted()
+        return EXIT_CODE
+    return code
 
 
 def _run(config: ServeConfig, on_event: EventSink) -> CaptureServer:
