@@ -113,7 +113,8 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
     sni = None if _is_ip(host) else host
     options = ConnectOptions(
         timeout=opts.timeout, ehlo_name=opts.ehlo_name,
-        tls=TlsOptions(verify=False, cafile=opts.cafile, sni=sni),
+        tls=TlsOptions(verify=False, cafile=opts.cafile, sni=sni,
+                       unverified_because="probe reports the certificate, never refuses it"),
         # Certificate facts are built here from the raw chain; trust is OpenSSL's verdict from a
         # side connection (see probe_async), which is both cheaper than re-verifying in Python
         # against the whole system store per address and what real senders do.

@@ -234,7 +234,7 @@ class SmtpConnection(smtplib.SMTP):
             else "certificate not verified"
         )
         if not self.options.tls.verify:
-            verified += " [--insecure: verification off]"
+            verified += f" [verification off: {self.options.tls.unverified_because}]"
         self.transcript.add("tls", f"{self.tls.protocol} {self.tls.cipher}; {verified}")
         if self.tls.leaf is not None:
             self.transcript.add("tls", f"certificate: {self.tls.leaf.subject} "
