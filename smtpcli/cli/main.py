@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     # Known before parsing, so that even a usage error is a JSON document in --json mode.
     STATE.json = "--json" in args
     STATE.command = next((a for a in args if a in COMMANDS), None)
-    from smtpcli.cli.interrupt import interruptible, say_interrupted
+    from smtpcli.interrupt import interruptible, say_interrupted
 
     try:
         with interruptible():

@@ -217,7 +217,7 @@ def command(
     if server.summary.reason == "signal SIGINT":
         # Ctrl-C: a clean shutdown (every accepted message on disk), then the exit code every
         # command gives an interruption; SIGTERM stays the ordinary way to stop (exit by result).
-        from smtpcli.cli.interrupt import EXIT_CODE, say_interrupted
+        from smtpcli.interrupt import EXIT_CODE, say_interrupted
 
         say_interrupted()
         return EXIT_CODE
