@@ -30,7 +30,7 @@ from smtpcli.errors import (
     UsageError,
 )
 from smtpcli.results import Finding, Report, Status, problem_counts
-from smtpcli.smtp.target import Target, TlsMode, parse_target
+from smtpcli.smtp.target import Target, TlsMode, loopback_addresses, parse_target
 
 EXTENSIONS = ("PIPELINING", "CHUNKING", "SMTPUTF8", "DSN", "REQUIRETLS", "8BITMIME",
               "ENHANCEDSTATUSCODES", "SIZE", "STARTTLS", "AUTH")
@@ -368,6 +368,9 @@ async def _plan(text: str, opts: ProbeOptions, client: DnsClient,
             raise UsageError(f"-{opts.family} given, but {target.host} is an IPv{version} "
                              "address")
         return target, [HostPlan(target.host, [target.host])], None
+    local = loopback_addresses(target.host, opts.family)
+    if local is not None:  # RFC 6761 6.3: never asked of DNS, never a mail domain
+        return target, [HostPlan(target.host, list(local))], None
     if _is_domain_text(text):
         try:
             hosts = await resolve_mx_async(target.host, client, family=opts.family)
@@ -478,7 +481,7 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     # Scheduled after the jobs, so it starts once their connections are on their way.
     prepared = asyncio.ensure_future(_prepare_soon(main_context, verify_context)) \
         if n_addresses else None
-    dane = opts.dane and not _is_ip(target.host)
+    dane = opts.dane and not _is_ip(target.host) and loopback_addresses(target.host) is None
     tlsa_jobs = [_tlsa(client, p.host, port) for p in plans] if dane else []
     mta_job = _mta_sts(client, domain, opts) if (domain and opts.mta_sts) else None
     gathered = await asyncio.gather(*jobs, *tlsa_jobs, *([mta_job] if mta_job else []))

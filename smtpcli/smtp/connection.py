@@ -42,7 +42,7 @@ from smtpcli.errors import (
     TlsError,
 )
 from smtpcli.smtp.reply import Reply
-from smtpcli.smtp.target import Target, TlsMode
+from smtpcli.smtp.target import Target, TlsMode, loopback_addresses
 from smtpcli.smtp.tlsinfo import TlsInfo, TlsOptions, collect, make_context, verification_error
 from smtpcli.smtp.transcript import Transcript
 
@@ -113,7 +113,8 @@ class SmtpConnection(smtplib.SMTP):
     def _candidates(self) -> list[tuple[int, tuple[Any, ...]]]:
         """(family, sockaddr) pairs to try, in order."""
         family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(self.options.family, socket.AF_UNSPEC)
-        hosts = list(self.target.addresses) or [self.target.host]
+        hosts = list(self.target.addresses or loopback_addresses(self.target.host) or
+                     [self.target.host])
         out: list[tuple[int, tuple[Any, ...]]] = []
         for host in hosts:
             try:

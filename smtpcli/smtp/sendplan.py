@@ -27,7 +27,13 @@ from smtpcli.smtp.message import (
     load_message,
     parse_header_option,
 )
-from smtpcli.smtp.target import Target, TlsMode, default_tls_mode, parse_target
+from smtpcli.smtp.target import (
+    Target,
+    TlsMode,
+    default_tls_mode,
+    loopback_addresses,
+    parse_target,
+)
 from smtpcli.smtp.tlsinfo import TlsOptions, make_context
 from smtpcli.smtp.transaction import Envelope, TransactionOptions, check_param
 from smtpcli.smtp.transcript import Listener, Transcript
@@ -308,7 +314,8 @@ def execute(plan: SendPlan, listener: Listener | None = None) -> tuple[Report, S
             for h in hosts:
                 transcript.info(f"MX {h.preference} {h.host}: {', '.join(h.addresses) or h.error}")
             request = replace(request, targets=targets)
-        elif plan.resolver.nameservers and not request.targets[0].is_ip:
+        elif plan.resolver.nameservers and not request.targets[0].is_ip and \
+                loopback_addresses(request.targets[0].host) is None:
             # --nameserver given: the server's name is resolved there too (DESIGN.md).
             from smtpcli.smtp.mx import resolve_host
 

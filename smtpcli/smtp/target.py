@@ -91,6 +91,21 @@ class Target:
         return out
 
 
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def loopback_addresses(host: str, family: int = 0) -> tuple[str, ...] | None:
+    """The loopback addresses for ``localhost`` and names under it, None for other names.
+
+    RFC 6761 6.3: localhost names always mean the loopback address and are never sent to DNS
+    (a --nameserver would answer NXDOMAIN or something worse). ``family`` 4 or 6 keeps one.
+    """
+    name = host.rstrip(".").lower()
+    if name != "localhost" and not name.endswith(".localhost"):
+        return None
+    return tuple(a for a in LOOPBACK if family in (0, 6 if ":" in a else 4))
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
