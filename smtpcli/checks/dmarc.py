@@ -110,7 +110,8 @@ async def check_dmarc(
     result.facts["tags"] = tags
     if problems:
         result.add("dmarc.syntax", Status.FAIL, "DMARC record: " + "; ".join(problems),
-                   reference="RFC 7489 6.4", data={"problems": problems})
+                   reference="RFC 7489 6.4", data={"problems": problems},
+                   fix="; ".join(f"{t}={v}" for t, v in _valid_pairs(text)))
     policy = tags.get("p", "none").lower()
     sub = tags.get("sp", policy).lower()
     result.facts["policy"] = policy
@@ -152,8 +153,8 @@ async def _check_uris(dns: DnsClient, domain: str, tags: dict[str, str],
         for dest in dests:
             if organizational_domain(dest) != org:
                 external[dest] = tag
-    if not external:
-        return
+    if not external or domain.endswith(".invalid"):
+        return  # RFC 6761 6.4: no authorisation to ask about for a --record without a domain
     names = {dest: f"{domain}._report._dmarc.{dest}" for dest in external}
     lookups = await asyncio.gather(*(dns.query(n, "TXT") for n in names.values()))
     for (dest, name), lookup in zip(names.items(), lookups, strict=True):
@@ -167,8 +168,31 @@ async def _check_uris(dns: DnsClient, domain: str, tags: dict[str, str],
                        fix=f'{name}. IN TXT "v=DMARC1"')
 
 
-def _with_tag(text: str, tag: str, value: str) -> str:
+def _valid_pairs(text: str) -> list[tuple[str, str]]:
+    """The record's tags with every invalid one repaired or dropped, so that a fix built on
+    them is always a valid record (RFC 7489 6.3): pct out of range -> 100, a bad policy ->
+    none, bad alignment, ri, fo, unknown and repeated tags dropped, v=DMARC1 first."""
     pairs, _ = parse_tags(text)
+    out: dict[str, str] = {"v": "DMARC1"}
+    for tag, value in pairs:
+        tag = tag.lower()
+        if tag in out or tag not in KNOWN_TAGS:
+            continue
+        if tag == "pct" and not (value.isdecimal() and 0 <= int(value) <= 100):
+            value = "100"
+        elif tag in ("p", "sp", "np") and value.lower() not in POLICIES:
+            value = "none"
+        elif (tag in ("adkim", "aspf") and value.lower() not in ("r", "s")) or (
+                tag == "ri" and not value.isdecimal()) or (
+                tag == "fo" and any(p not in ("0", "1", "d", "s") for p in value.split(":"))):
+            continue
+        out[tag] = value
+    out.setdefault("p", "none")
+    return list(out.items())
+
+
+def _with_tag(text: str, tag: str, value: str) -> str:
+    pairs = _valid_pairs(text)
     out, seen = [], False
     for t, v in pairs:
         if t.lower() == tag:

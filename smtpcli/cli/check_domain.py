@@ -161,7 +161,9 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
             ipaddress.ip_address(ip)
         except ValueError:
             raise UsageError(f"--ip {ip!r} is not an IP address") from None
-    names = _read_domains(domains, from_file)
+    from smtpcli.cli.domain_input import normalize_names
+
+    names, refused = normalize_names(_read_domains(domains, from_file))  # refused: 2 or 0
     zone = None
     if zone_file:
         from smtpcli.dnsq.zonefile import load_zone_file
@@ -170,6 +172,8 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
         if not names:
             names = [str(zone.origin).rstrip(".").lower()]
     if not names and record is None:
+        if refused:
+            return refused  # every line was refused, each with its own line on stderr
         raise UsageError("give a domain to check", hint="smtpcli check-domain example.com")
     if record is not None and len(names) > 1:
         raise UsageError("--record checks one record: give at most one domain")
@@ -203,14 +207,15 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
     if record is not None:
         from smtpcli.checks.domain import check_record
 
-        domain = names[0] if names else "record.invalid"
-        results = [asyncio.run(check_record(record, domain, make_client(), opts))]
-    elif len(names) == 1:
+        results = [asyncio.run(check_record(record, names[0] if names else None, make_client(),
+                                            opts))]
+    elif len(names) == 1 and not refused:  # refused lines: a batch, so JSON Lines throughout
         results = [asyncio.run(check_domain_within(names[0], make_client(), opts, families,
                                                    deadline))]
     else:
-        return _many(names, make_client, opts, families, concurrency, deadline,
-                     json_mode=json_mode, strict=strict, junit_path=junit_path, quiet=quiet)
+        return max(refused, _many(names, make_client, opts, families, concurrency, deadline,
+                                  json_mode=json_mode, strict=strict, junit_path=junit_path,
+                                  quiet=quiet))
     result = results[0]
     code = worst_exit([result.report], strict)
     if code:
@@ -229,7 +234,7 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
         paint = Painter.for_stream(sys.stdout)
         sys.stdout.write(render_domain(result, paint, show_ok=not quiet))
         sys.stdout.flush()
-    return code
+    return max(code, refused)
 
 
 def _many(names: list[str], make_client: Callable[[], DnsClient], opts: CheckOptions,
