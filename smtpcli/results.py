@@ -124,6 +124,13 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "facts": jsonable(self.facts),
         }
-        if self.exit_code is not None:
-            out["exit_code"] = self.exit_code
+        # Always present (docs/conventions.md): what the command exits with for this report.
+        out["exit_code"] = self.exit_code if self.exit_code is not None else \
+            int(_exit_code_for_status(self))
         return out
+
+
+def _exit_code_for_status(report: Report) -> int:
+    from smtpcli.errors import exit_code_for_status  # errors imports this module
+
+    return int(exit_code_for_status(report))

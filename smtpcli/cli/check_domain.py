@@ -218,8 +218,7 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
                                   quiet=quiet))
     result = results[0]
     code = worst_exit([result.report], strict)
-    if code:
-        result.report.exit_code = code
+    result.report.exit_code = code
     if junit_path:
         from smtpcli.render.junit import write_junit
 
@@ -259,9 +258,7 @@ def _many(names: list[str], make_client: Callable[[], DnsClient], opts: CheckOpt
 
     def on_done(res: DomainResult) -> None:
         report = res.report
-        code = worst_exit([report], strict)
-        if code:
-            report.exit_code = code
+        report.exit_code = worst_exit([report], strict)
         if json_mode:
             from smtpcli.render.json_out import render_json_line
 

@@ -213,14 +213,18 @@ def command(
     config.validate()
     server = _run(config, _printer(json_mode))
     report = _report(server, expect)
-    code = _finish(report, json_mode)
-    if server.summary.reason == "signal SIGINT":
+    interrupted = server.summary.reason == "signal SIGINT"
+    if interrupted:
         # Ctrl-C: a clean shutdown (every accepted message on disk), then the exit code every
         # command gives an interruption; SIGTERM stays the ordinary way to stop (exit by result).
-        from smtpcli.interrupt import EXIT_CODE, say_interrupted
+        from smtpcli.interrupt import EXIT_CODE
+
+        report.exit_code = EXIT_CODE
+    code = _finish(report, json_mode)
+    if interrupted:
+        from smtpcli.interrupt import say_interrupted
 
         say_interrupted()
-        return EXIT_CODE
     return code
 
 
@@ -248,8 +252,7 @@ def _finish(report: Report, json_mode: bool) -> int:
     from smtpcli.errors import exit_code_for_status
 
     code = int(exit_code_for_status(report))
-    if code:
-        report.exit_code = code
+    report.exit_code = code
     if json_mode:
         # serve streams JSON Lines: the closing report is one more line.
         from smtpcli.render.json_out import render_json_line

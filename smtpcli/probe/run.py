@@ -184,7 +184,9 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
         result.completed = True
     except TlsError as exc:
         facts["tls_error"] = exc.one_line()
-        result.add("tls.handshake-failed", Status.FAIL, exc.one_line(), reference="RFC 3207 4.1")
+        # Implicit TLS (port 465) is RFC 8314 3.3; a handshake after STARTTLS is RFC 3207 4.1.
+        result.add("tls.handshake-failed", Status.FAIL, exc.one_line(),
+                   reference="RFC 8314 3.3" if implicit else "RFC 3207 4.1")
     except (ConnectError, NetworkTimeout) as exc:
         if step == "connect" and (isinstance(exc, ConnectError) or "connect" in exc.message):
             result.add("connect.failed", Status.ERROR, exc.one_line())
