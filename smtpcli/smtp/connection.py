@@ -275,18 +275,23 @@ class SmtpConnection(smtplib.SMTP):
 
     # ---- lines out, replies in ----------------------------------------------------------
 
-    def send(self, s: str | bytes, *, command: bool = True) -> None:  # type: ignore[override]
+    def send(  # type: ignore[override]
+        self, s: str | bytes, *, command: bool = True, stages: list[str] | None = None,
+    ) -> None:
         """Write to the server, recording each line (smtplib calls this for every command).
 
         ``command`` (the default): these are commands, so every reply the server sent so far
         must have been read; a reply already waiting is unsolicited (see ``_check_in_step``).
-        Message content sent line by line passes ``command=False``.
+        Message content sent line by line passes ``command=False``. ``stages`` tags the lines
+        of a pipelined batch one by one (MAIL in ``mail``, each RCPT in ``rcpt``).
         """
         data = s if isinstance(s, bytes) else s.encode("utf-8" if self.utf8_commands else "ascii")
         if command:
             self._check_in_step(data)
-        for line in data.split(b"\r\n")[:-1] if data.endswith(b"\r\n") else data.split(b"\r\n"):
-            self.transcript.add("sent", _shown(line.decode("utf-8", "replace")))
+        lines = data.split(b"\r\n")[:-1] if data.endswith(b"\r\n") else data.split(b"\r\n")
+        for index, line in enumerate(lines):
+            stage = stages[index] if stages and index < len(stages) else None
+            self.transcript.add("sent", _shown(line.decode("utf-8", "replace")), stage)
         self.send_raw(data)
 
     def send_raw(self, data: bytes) -> None:
