@@ -55,3 +55,16 @@ def test_arc_seal_with_empty_selector_is_a_fail_not_a_lookup_error(dns_server, r
     found = {f["id"]: f for f in doc["findings"]}
     assert "arc.fail" in found and "arc.lookup-failed" not in found
     assert "not a valid DNS name" in found["arc.fail"]["detail"]
+
+
+def test_hop_delays_read_as_durations_and_negative_ones_as_clock_skew(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    received = [  # top first, as the final MTA stacked them
+        "from b.test (b.test [192.0.2.2]) by c.test with ESMTP; Mon, 01 Jan 2024 10:00:00 +0000",
+        "from a.test (a.test [192.0.2.1]) by b.test with ESMTP; Mon, 01 Jan 2024 10:00:02 +0000",
+        "from x.test (x.test [192.0.2.9]) by a.test with ESMTP; Sat, 01 Jan 2018 09:59:59 +0000",
+    ]
+    code, out, _ = run_cli("inspect", "--offline", str(write(tmp_path, message(received=received))))
+    text = out.decode()
+    assert "+-" not in text and "+189" not in text
+    assert "-2s (clock skew)" in text
+    assert "+6y" in text
