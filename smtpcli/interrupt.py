@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-GRACE = 0.25  # seconds of orderly unwinding before the hard exit (the promise is 0.5 s)
+GRACE = 0.2  # seconds of orderly unwinding before the hard exit (the promise is 0.5 s)
 EXIT_CODE = 130  # 128 + SIGINT, the shell's convention
 
 _said = threading.Event()  # "smtpcli: interrupted" already written
