@@ -49,3 +49,11 @@ def test_probe_localhost_with_a_nameserver(cli, smtp_server, dns_server) -> None
     assert code in (0, 1), out + err
     assert _asked_localhost(dns) == []
     assert '"address": "127.0.0.1"' in out
+
+
+def test_send_to_localhost_ipv4_only(cli, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    server = smtp_server("plain")
+    code, _, err = cli("send", "--server", f"localhost:{server.port}", "-4", "--tls", "none",
+                       "--timeout", "5", "-f", "a@example.test", "-t", "b@example.test")
+    assert code == 0, err
+    assert len(server.messages) == 1

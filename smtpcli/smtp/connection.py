@@ -113,14 +113,16 @@ class SmtpConnection(smtplib.SMTP):
     def _candidates(self) -> list[tuple[int, tuple[Any, ...]]]:
         """(family, sockaddr) pairs to try, in order."""
         family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(self.options.family, socket.AF_UNSPEC)
-        hosts = list(self.target.addresses or loopback_addresses(self.target.host) or
-                     [self.target.host])
+        # RFC 6761 6.3: localhost names are the loopback addresses, never a resolver's answer.
+        pinned = self.target.addresses or loopback_addresses(self.target.host,
+                                                             self.options.family)
+        hosts = list(pinned or [self.target.host])
         out: list[tuple[int, tuple[Any, ...]]] = []
         for host in hosts:
             try:
                 infos = socket.getaddrinfo(host, self.target.port, family, socket.SOCK_STREAM)
             except socket.gaierror as exc:
-                if self.target.addresses:
+                if pinned:
                     continue
                 raise ConnectError(f"cannot resolve {self.target.host}: {exc.strerror}") from None
             out.extend((info[0], info[4]) for info in infos)
