@@ -6,7 +6,8 @@ its workers (each blocked in a network read up to its timeout), ``asyncio.run`` 
 executor threads, and asyncio logs "Future exception was never retrieved" for futures the
 interruption orphaned. So the handler also silences those reports and arms a watchdog that ends
 the process with exit 130 if unwinding has not finished within ``GRACE`` seconds. A second
-Ctrl-C ends it at once.
+Ctrl-C ends it at once. A command whose normal end is Ctrl-C (``demo --keep-serving``) calls
+``handled()`` to finish its own bounded clean-up.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ EXIT_CODE = 130  # 128 + SIGINT, the shell's convention
 
 _said = threading.Event()  # "smtpcli: interrupted" already written
 _armed = threading.Event()  # the first SIGINT has arrived
+_watchdogs: list[threading.Timer] = []
 
 
 def say_interrupted() -> None:
@@ -67,8 +69,16 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     _quiet()
     watchdog = threading.Timer(GRACE, _hard_exit)
     watchdog.daemon = True
+    _watchdogs.append(watchdog)
     watchdog.start()
     raise KeyboardInterrupt
+
+
+def handled() -> None:
+    """A command that stops on Ctrl-C by design (demo --keep-serving) caught it and finishes
+    its own bounded clean-up: no hard exit in the middle of it. A second Ctrl-C still ends it."""
+    while _watchdogs:
+        _watchdogs.pop().cancel()
 
 
 @contextlib.contextmanager
