@@ -7,10 +7,6 @@ Exit codes (DESIGN.md, docs/output.md): 0 ok, 1 a check failed (or warned with -
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from smtpcli.results import Report
 
 
 class ExitCode(enum.IntEnum):
@@ -93,20 +89,6 @@ class SmtpReplyError(SmtpcliError):
         self.code = code
         self.reply = reply
         self.exit_code = ExitCode.TRANSIENT if 400 <= code < 500 else ExitCode.PERMANENT
-
-
-def exit_code_for_status(report: Report, *, strict: bool = False) -> ExitCode:
-    """Map a finished report to an exit code: fail -> 1, warn -> 1 with --strict, error -> 3."""
-    from smtpcli.results import Status
-
-    if report.exit_code is not None:
-        return ExitCode(report.exit_code)
-    status = report.status
-    if status is Status.ERROR:
-        return ExitCode.INCOMPLETE
-    if status is Status.FAIL or (strict and status is Status.WARN):
-        return ExitCode.CHECK_FAILED
-    return ExitCode.OK
 
 
 def exit_code_for_reply(code: int) -> ExitCode:

@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from smtpcli.errors import ExitCode
+
 SCHEMA_VERSION = 1
 
 
@@ -124,6 +126,19 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "facts": jsonable(self.facts),
         }
-        if self.exit_code is not None:
-            out["exit_code"] = self.exit_code
+        # Always present (docs/conventions.md): what the command exits with for this report.
+        out["exit_code"] = self.exit_code if self.exit_code is not None else \
+            int(exit_code_for_status(self))
         return out
+
+
+def exit_code_for_status(report: Report, *, strict: bool = False) -> ExitCode:
+    """Map a finished report to an exit code: fail -> 1, warn -> 1 with --strict, error -> 3."""
+    if report.exit_code is not None:
+        return ExitCode(report.exit_code)
+    status = report.status
+    if status is Status.ERROR:
+        return ExitCode.INCOMPLETE
+    if status is Status.FAIL or (strict and status is Status.WARN):
+        return ExitCode.CHECK_FAILED
+    return ExitCode.OK

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY_PACKAGES = [
-    "smtp", "probe", "security", "loadgen", "dnsq", "checks", "codes", "server"]
+    "smtp", "probe", "security", "loadgen", "dnsq", "checks", "inspection", "codes", "server"]
 UI_MODULES = {"click", "rich", "prompt_toolkit"}
 HEAVY = ["dns", "checkdmarc", "dkim", "aiosmtpd", "cryptography", "prompt_toolkit", "spf", "rich"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import dkim
 
-from smtpcli.checks.message.inspect import inspect_message
 from smtpcli.dnsq.resolver import ResolverConfig
+from smtpcli.inspection.inspect import inspect_message
 from tests.servers.inspect_msgs import (
     OTHER_IP,
     SENDER_IP,

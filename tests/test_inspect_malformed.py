@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smtpcli.checks.message.authresults import parse_auth_results
-from smtpcli.checks.message.inspect import inspect_message
-from smtpcli.checks.message.parse import parse_message
-from smtpcli.checks.message.received import parse_received
 from smtpcli.dnsq.resolver import ResolverConfig
+from smtpcli.inspection.authresults import parse_auth_results
+from smtpcli.inspection.inspect import inspect_message
+from smtpcli.inspection.parse import parse_message
+from smtpcli.inspection.received import parse_received
 from tests.servers.inspect_msgs import as_json, ids, run_cli, zone
 
 __all__ = ["run_cli"]
@@ -193,8 +193,8 @@ def test_corpus_exit_codes_via_cli(run_cli) -> None:
 
 
 def test_entering_hop_skips_ip_literal_by_hosts() -> None:
-    from smtpcli.checks.message.parse import parse_message
-    from smtpcli.checks.message.received import analyse_received
+    from smtpcli.inspection.parse import parse_message
+    from smtpcli.inspection.received import analyse_received
 
     raw = (
         b"Received: by 2002:a05:6a10:a0d4:b0:4f2:1b3a:d3c5 with SMTP id i20csp1;"

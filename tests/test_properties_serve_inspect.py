@@ -11,10 +11,10 @@ from email.utils import format_datetime
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from smtpcli.checks.message.authresults import parse_auth_results
-from smtpcli.checks.message.parse import parse_date
-from smtpcli.checks.message.received import parse_received
 from smtpcli.errors import UsageError
+from smtpcli.inspection.authresults import parse_auth_results
+from smtpcli.inspection.parse import parse_date
+from smtpcli.inspection.received import parse_received
 from smtpcli.server.config import parse_listen
 from smtpcli.server.faults import (
     STAGES,

@@ -14,9 +14,8 @@ from smtpcli.errors import (
     SmtpReplyError,
     UsageError,
     exit_code_for_reply,
-    exit_code_for_status,
 )
-from smtpcli.results import Finding, Report, Status, jsonable
+from smtpcli.results import Finding, Report, Status, exit_code_for_status, jsonable
 
 
 def test_status_worst_and_empty() -> None:
@@ -25,7 +24,7 @@ def test_status_worst_and_empty() -> None:
     assert Status.worst([Status.FAIL, Status.ERROR]) is Status.ERROR
 
 
-def test_report_to_dict_has_schema_and_omits_unset_fields() -> None:
+def test_report_to_dict_has_schema_exit_code_and_omits_unset_fields() -> None:
     report = Report("check-domain", "example.test", summary="1 problem")
     report.add("spf.missing", Status.FAIL, "no SPF record", reference="RFC 7208 4.5")
     data = report.to_dict()
@@ -35,7 +34,7 @@ def test_report_to_dict_has_schema_and_omits_unset_fields() -> None:
         {"id": "spf.missing", "status": "fail", "summary": "no SPF record",
          "reference": "RFC 7208 4.5"}
     ]
-    assert "exit_code" not in data
+    assert data["exit_code"] == 1  # always present, 0 included (docs/conventions.md)
     json.dumps(data)
 
 

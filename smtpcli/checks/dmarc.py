@@ -15,8 +15,8 @@ from smtpcli.checks.dmarc_syntax import (
     report_uris,
     with_tag,
 )
-from smtpcli.checks.message.dmarc import organizational_domain  # RFC 7489 3.2, shared with inspect
 from smtpcli.dnsq.client import DnsClient, Lookup
+from smtpcli.inspection.dmarc import organizational_domain  # RFC 7489 3.2, shared with inspect
 from smtpcli.results import Status
 
 
@@ -119,8 +119,8 @@ async def _check_uris(dns: DnsClient, domain: str, tags: dict[str, str],
                      if u.scheme == "mailto"):
             if organizational_domain(dest) != org:
                 external[dest] = tag
-    if not external:
-        return
+    if not external or domain.endswith(".invalid"):
+        return  # RFC 6761 6.4: no authorisation to ask about for a --record without a domain
     names = {dest: f"{domain}._report._dmarc.{dest}" for dest in external}
     lookups = await asyncio.gather(*(dns.query(n, "TXT") for n in names.values()))
     for (dest, name), lookup in zip(names.items(), lookups, strict=True):

@@ -18,7 +18,11 @@ async def check_dnssec(dns: DnsClient, domain: str, opts: CheckOptions) -> Famil
         result.failed_lookup(lookup, "DNSSEC status")
         return result
     result.facts["authenticated"] = lookup.authenticated
-    if lookup.authenticated:
+    unknown = None if lookup.authenticated else dns.dnssec_unknown(domain)
+    if unknown is not None:
+        result.add("dnssec.unknown", Status.INFO, f"DNSSEC status of {domain} unknown: {unknown}",
+                   detail="Check it against DNS with a validating resolver.")
+    elif lookup.authenticated:
         result.add("dnssec.signed", Status.OK, "answers are DNSSEC-validated (AD bit set)")
     else:
         result.add("dnssec.unsigned", Status.WARN,

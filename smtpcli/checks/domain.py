@@ -11,11 +11,11 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from smtpcli.checks.common import CheckOptions, FamilyResult
-from smtpcli.dnsq.client import DnsClient, LookupState
-from smtpcli.errors import exit_code_for_status
-from smtpcli.results import Report, Status, problem_counts
+from smtpcli.dnsq.client import DnsClient, DomainView, LookupState
+from smtpcli.results import Report, Status, exit_code_for_status, problem_counts
 
 FamilyCheck = Callable[[DnsClient, str, CheckOptions], Awaitable[FamilyResult]]
 FAMILIES = ("mx", "spf", "dmarc", "dkim", "mta-sts", "tlsrpt", "bimi", "dnssec", "dnsbl", "dns")
@@ -161,6 +161,7 @@ async def check_domain_within(domain: str, dns: DnsClient, opts: CheckOptions,
                               families: tuple[str, ...], deadline: float) -> DomainResult:
     """``check_domain`` bounded by ``deadline`` seconds: past it, one ``check.timeout`` error
     finding instead of a hang (a domain may chain many dependent lookups)."""
+    dns = DomainView(dns)  # this domain's own question count; the cache stays shared
     try:
         return await asyncio.wait_for(check_domain(domain, dns, opts, families), deadline)
     except TimeoutError:
@@ -189,8 +190,56 @@ async def check_domains(domains: list[str], make_client: Callable[[], DnsClient]
     return [results[d] for d in domains]
 
 
-async def check_record(text: str, domain: str, dns: DnsClient, opts: CheckOptions) -> DomainResult:
-    """Lint one record text before it is published (`--record`), as if at `domain`."""
+#: Stands in for the domain of a --record given without one (RFC 6761 6.4: never resolves).
+NO_DOMAIN = "record.invalid"
+
+
+def _scrub(value: Any) -> Any:
+    """Facts without the stand-in name: the name itself becomes None (as do names made from
+    it, such as _dmarc.record.invalid); text mentioning it says "(the record)"."""
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, str) and NO_DOMAIN in value:
+        is_name = " " not in value
+        return None if is_name else value.replace(NO_DOMAIN, "(the record)")
+    return value
+
+
+def _without_domain(result: DomainResult) -> DomainResult:
+    """A --record lint without a domain: no finding that needs one (report authorisation, say),
+    and no invented name in what is shown."""
+    kept = []
+    for f in result.report.findings:
+        if f.subject and f.subject != NO_DOMAIN and NO_DOMAIN in f.subject:
+            continue  # about a name derived from the domain: meaningless without it
+        if f.subject == NO_DOMAIN:
+            f.subject = None
+        f.summary = f.summary.replace(f" of {NO_DOMAIN}", "").replace(NO_DOMAIN, "the record")
+        if f.detail:
+            f.detail = f.detail.replace(NO_DOMAIN, "the record")
+        if f.fix and NO_DOMAIN in f.fix:
+            f.fix = None
+        kept.append(f)
+    result.report.findings = kept
+    for fam in result.families:
+        fam.findings = [f for f in fam.findings if f in kept]
+    for fam in result.families:
+        fam.facts.update(_scrub(fam.facts))
+    result.domain = "record (no domain given)"
+    result.report.target = None
+    result.report.facts["domain"] = None
+    parts = problem_counts([f.status for f in kept])
+    result.report.summary = "record: " + (", ".join(parts) if parts else "no problems found")
+    return result
+
+
+async def check_record(text: str, domain: str | None, dns: DnsClient,
+                       opts: CheckOptions) -> DomainResult:
+    """Lint one record text before it is published (`--record`), as if at `domain`; without
+    one, only what the text alone can tell."""
+    given, domain = domain, domain or NO_DOMAIN
     from smtpcli.checks.bimi import check_bimi
     from smtpcli.checks.dkim import evaluate_dkim_key_record
     from smtpcli.checks.dmarc import check_dmarc
@@ -221,7 +270,7 @@ async def check_record(text: str, domain: str, dns: DnsClient, opts: CheckOption
                 "not a record this command knows (v=spf1, v=DMARC1, v=DKIM1, v=TLSRPTv1, v=BIMI1)")
     result = _assemble(domain, [fam], dns.questions)
     result.report.facts["record"] = text
-    return result
+    return result if given else _without_domain(result)
 
 
 def worst_exit(reports: list[Report], strict: bool) -> int:

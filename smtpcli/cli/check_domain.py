@@ -174,7 +174,9 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
             ipaddress.ip_address(ip)
         except ValueError:
             raise UsageError(f"--ip {ip!r} is not an IP address") from None
-    names = _read_domains(domains, from_file)
+    from smtpcli.cli.domain_input import normalize_names
+
+    names, refused = normalize_names(_read_domains(domains, from_file))  # refused: 2 or 0
     if ip and not names and record is None and zone_file is None and (
             sender is not None or helo):
         # SPF evaluation alone: the domain is the MAIL FROM identity's, else the HELO's.
@@ -194,6 +196,8 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
         if not names:
             names = [str(zone.origin).rstrip(".").lower()]
     if not names and record is None:
+        if refused:
+            return refused  # every line was refused, each with its own line on stderr
         raise UsageError("give a domain to check", hint="smtpcli check-domain example.com")
     if record is not None and len(names) > 1:
         raise UsageError("--record checks one record: give at most one domain")
@@ -227,18 +231,18 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
     if record is not None:
         from smtpcli.checks.domain import check_record
 
-        domain = names[0] if names else "record.invalid"
-        results = [asyncio.run(check_record(record, domain, make_client(), opts))]
-    elif len(names) == 1:
+        results = [asyncio.run(check_record(record, names[0] if names else None, make_client(),
+                                            opts))]
+    elif len(names) == 1 and not refused:  # refused lines: a batch, so JSON Lines throughout
         results = [asyncio.run(check_domain_within(names[0], make_client(), opts, families,
                                                    deadline))]
     else:
-        return _many(names, make_client, opts, families, concurrency, deadline,
-                     json_mode=json_mode, strict=strict, junit_path=junit_path, quiet=quiet)
+        return max(refused, _many(names, make_client, opts, families, concurrency, deadline,
+                                  json_mode=json_mode, strict=strict, junit_path=junit_path,
+                                  quiet=quiet))
     result = results[0]
     code = worst_exit([result.report], strict)
-    if code:
-        result.report.exit_code = code
+    result.report.exit_code = code
     if junit_path:
         from smtpcli.render.junit import write_junit
 
@@ -253,7 +257,7 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
         paint = Painter.for_stream(sys.stdout)
         sys.stdout.write(render_domain(result, paint, show_ok=not quiet))
         sys.stdout.flush()
-    return code
+    return max(code, refused)
 
 
 def _many(names: list[str], make_client: Callable[[], DnsClient], opts: CheckOptions,
@@ -278,9 +282,7 @@ def _many(names: list[str], make_client: Callable[[], DnsClient], opts: CheckOpt
 
     def on_done(res: DomainResult) -> None:
         report = res.report
-        code = worst_exit([report], strict)
-        if code:
-            report.exit_code = code
+        report.exit_code = worst_exit([report], strict)
         if json_mode:
             from smtpcli.render.json_out import render_json_line
 

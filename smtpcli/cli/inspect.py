@@ -41,6 +41,8 @@ def render_facts(report: Report, paint: Painter) -> Iterable[str]:
     for key in ("from", "subject", "date", "message_id", "return_path"):
         if msg.get(key):
             yield f"  {key.replace('_', '-'):<12} {msg[key]}"
+    from smtpcli.durations import hop_delay, human_duration
+
     hops = facts.get("received", {}).get("hops", [])
     entering = facts.get("received", {}).get("entering_hop")
     if hops:
@@ -51,10 +53,11 @@ def render_facts(report: Report, paint: Painter) -> Iterable[str]:
             yield (f"  {n + 1:>2}. {hop.get('from') or '?'} [{hop.get('from_ip') or '?'}] -> "
                    f"{hop.get('by') or '?'} with {hop.get('with') or '?'}"
                    f"{' TLS' if hop.get('tls') else ''}"
-                   f"{'' if delay is None else f' +{delay:.0f}s'}{mark}")
+                   f"{'' if delay is None else ' ' + hop_delay(delay)}{mark}")
         total = facts.get("received", {}).get("total_transit_seconds")
         if total is not None:
-            yield f"  total transit {total:.0f}s"
+            sign = "-" if total < 0 else ""
+            yield f"  total transit {sign}{human_duration(total)}"
     sigs = facts.get("dkim", [])
     if sigs:
         yield paint("DKIM signatures", "bold")
@@ -95,8 +98,8 @@ def command(file: str, offline: bool, ip: str | None, sender: str | None, helo: 
     """
     import ipaddress
 
-    from smtpcli.checks.message.inspect import inspect_message
     from smtpcli.dnsq.resolver import ResolverConfig
+    from smtpcli.inspection.inspect import inspect_message
 
     if ip is not None:
         try:

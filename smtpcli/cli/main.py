@@ -117,8 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     # Known before parsing, so that even a usage error is a JSON document in --json mode.
     STATE.json = "--json" in args
     STATE.command = next((a for a in args if a in COMMANDS), None)
+    from smtpcli.interrupt import interruptible, say_interrupted
+
     try:
-        rv = cli.main(args, prog_name="smtpcli", standalone_mode=False)
+        with interruptible():
+            rv = cli.main(args, prog_name="smtpcli", standalone_mode=False)
         code = int(rv) if isinstance(rv, int) else 0
     except click.exceptions.Exit as exc:
         code = exc.exit_code
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         _report_error(_click_one_line(exc), "usage", ExitCode.USAGE)
         code = exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("smtpcli: interrupted", err=True)
+        say_interrupted()
         code = ExitCode.INTERRUPTED
     except SmtpcliError as exc:
         if STATE.traceback:

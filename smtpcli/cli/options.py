@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from smtpcli.cli.state import STATE
-from smtpcli.errors import ExitCode, exit_code_for_status
-from smtpcli.results import Report
+from smtpcli.results import Report, exit_code_for_status
 
 if TYPE_CHECKING:
     from smtpcli.render.text import FactsRenderer
@@ -76,8 +75,7 @@ def finish(
 ) -> int:
     """Render the report (text or JSON), write JUnit if asked, and return the exit code."""
     code = exit_code_for_status(report, strict=strict)
-    if report.exit_code is None and code is not ExitCode.OK:
-        report.exit_code = int(code)
+    report.exit_code = int(code)  # in every JSON document, 0 included (docs/conventions.md)
     if junit_path:
         from smtpcli.render.junit import write_junit
 

@@ -104,6 +104,9 @@ def _facts_lines(report: Report, paint: Painter) -> list[str]:
 @ehlo_option(default_help="this machine's FQDN, or [address]")
 @cafile_option
 @insecure_option
+@click.option("--tls-verify", is_flag=True,
+              help="Straight to the MX: a certificate that does not verify is a failure "
+                   "(default there: opportunistic TLS, a warning).")
 @sni_option
 @click.option("--tls-min-version", type=click.Choice(["1.0", "1.1", "1.2", "1.3"]),
               help="Refuse TLS versions below this one.")

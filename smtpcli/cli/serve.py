@@ -177,8 +177,8 @@ def command(
     """Capture SMTP server for tests and CI, with scripted faults.
 
     Listens on loopback (127.0.0.1:2525) unless --public; prints one line (or, with --json, one
-    JSON document) per event. Stops on SIGINT/SIGTERM, --count or --exit-after, after every
-    accepted message is on disk.
+    JSON document) per event. Stops on SIGTERM, --count or --exit-after, after every accepted
+    message is on disk; Ctrl-C (SIGINT) stops the same way and exits 130.
 
     \b
     Examples:
@@ -213,7 +213,19 @@ def command(
     config.validate()
     server = _run(config, _printer(json_mode))
     report = _report(server, expect)
-    return _finish(report, json_mode)
+    interrupted = server.summary.reason == "signal SIGINT"
+    if interrupted:
+        # Ctrl-C: a clean shutdown (every accepted message on disk), then the exit code every
+        # command gives an interruption; SIGTERM stays the ordinary way to stop (exit by result).
+        from smtpcli.interrupt import EXIT_CODE
+
+        report.exit_code = EXIT_CODE
+    code = _finish(report, json_mode)
+    if interrupted:
+        from smtpcli.interrupt import say_interrupted
+
+        say_interrupted()
+    return code
 
 
 def _run(config: ServeConfig, on_event: EventSink) -> CaptureServer:
@@ -237,11 +249,10 @@ def _run(config: ServeConfig, on_event: EventSink) -> CaptureServer:
 
 
 def _finish(report: Report, json_mode: bool) -> int:
-    from smtpcli.errors import exit_code_for_status
+    from smtpcli.results import exit_code_for_status
 
     code = int(exit_code_for_status(report))
-    if code:
-        report.exit_code = code
+    report.exit_code = code
     if json_mode:
         # serve streams JSON Lines: the closing report is one more line.
         from smtpcli.render.json_out import render_json_line

@@ -418,4 +418,7 @@ def _keep_serving(out: TextIO, paint: Callable[[str, str], str], address: str, d
         while server.thread.is_alive():
             server.thread.join(0.5)
     except KeyboardInterrupt:
+        from smtpcli.interrupt import handled
+
+        handled()  # Ctrl-C is how this ends: let the server and the work folder be cleaned up
         sys.stderr.write(f"\nstopped; the server captured {len(server.messages)} message(s)\n")

@@ -145,6 +145,10 @@ class DnsClient:
     async def query_many(self, questions: list[tuple[str, str]]) -> list[Lookup]:
         return list(await asyncio.gather(*(self.query(n, t) for n, t in questions)))
 
+    def dnssec_unknown(self, name: str) -> str | None:
+        """Why the AD bit of answers for ``name`` says nothing (None: it is meaningful)."""
+        return None
+
     async def _ask(self, name: str, rdtype: str) -> Lookup:
         import dns.flags
 
@@ -167,3 +171,31 @@ class DnsClient:
 
 def _norm(name: str) -> str:
     return name.rstrip(".").lower() + "."
+
+
+class DomainView(DnsClient):
+    """One domain's view of a shared client: the same cache and answers, its own count.
+
+    ``questions`` counts the distinct questions this domain needed, so a per-domain header in
+    a many-domain run shows its own figure, not the run's total.
+    """
+
+    def __init__(self, shared: DnsClient) -> None:
+        super().__init__(shared.config)
+        self.shared = shared
+        self._asked: set[tuple[str, str]] = set()
+
+    @property
+    def resolver(self) -> dns.asyncresolver.Resolver:
+        return self.shared.resolver
+
+    def cached(self, name: str, rdtype: str) -> Lookup | None:
+        return self.shared.cached(name, rdtype)
+
+    async def query(self, name: str, rdtype: str) -> Lookup:
+        self._asked.add((_norm(name), rdtype.upper()))
+        self.questions = len(self._asked)
+        return await self.shared.query(name, rdtype)
+
+    def dnssec_unknown(self, name: str) -> str | None:
+        return self.shared.dnssec_unknown(name)

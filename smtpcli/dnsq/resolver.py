@@ -29,20 +29,12 @@ class Nameserver:
 
 
 def parse_nameserver(text: str) -> Nameserver:
-    """Parse ``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address; IPs only."""
-    raw = text.strip()
-    host, port = raw, "53"
-    if raw.startswith("["):
-        end = raw.find("]")
-        if end < 0:
-            raise UsageError(f"invalid nameserver {text!r}: missing ']'")
-        host, rest = raw[1:end], raw[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise UsageError(f"invalid nameserver {text!r}")
-            port = rest[1:]
-    elif raw.count(":") == 1:
-        host, port = raw.split(":")
+    """Parse ``HOST``, ``HOST:PORT``, ``[V6]:PORT``, ``[IPv6:V6]:PORT`` or a bare IPv6 address;
+    IPs only."""
+    from smtpcli.hostport import split_host_port
+
+    host, given_port = split_host_port(text, "nameserver")
+    port = "53" if given_port is None else given_port
     try:
         ipaddress.ip_address(host)
     except ValueError:

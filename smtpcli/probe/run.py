@@ -30,7 +30,7 @@ from smtpcli.errors import (
     UsageError,
 )
 from smtpcli.results import Finding, Report, Status, problem_counts
-from smtpcli.smtp.target import Target, TlsMode, parse_target
+from smtpcli.smtp.target import Target, TlsMode, loopback_addresses, parse_target
 
 EXTENSIONS = ("PIPELINING", "CHUNKING", "SMTPUTF8", "DSN", "REQUIRETLS", "8BITMIME",
               "ENHANCEDSTATUSCODES", "SIZE", "STARTTLS", "AUTH")
@@ -113,7 +113,8 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
     sni = None if _is_ip(host) else host
     options = ConnectOptions(
         timeout=opts.timeout, ehlo_name=opts.ehlo_name,
-        tls=TlsOptions(verify=False, cafile=opts.cafile, sni=sni),
+        tls=TlsOptions(verify=False, cafile=opts.cafile, sni=sni,
+                       unverified_because="probe reports the certificate, never refuses it"),
         # Certificate facts are built here from the raw chain; trust is OpenSSL's verdict from a
         # side connection (see probe_async), which is both cheaper than re-verifying in Python
         # against the whole system store per address and what real senders do.
@@ -183,7 +184,9 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
         result.completed = True
     except TlsError as exc:
         facts["tls_error"] = exc.one_line()
-        result.add("tls.handshake-failed", Status.FAIL, exc.one_line(), reference="RFC 3207 4.1")
+        # Implicit TLS (port 465) is RFC 8314 3.3; a handshake after STARTTLS is RFC 3207 4.1.
+        result.add("tls.handshake-failed", Status.FAIL, exc.one_line(),
+                   reference="RFC 8314 3.3" if implicit else "RFC 3207 4.1")
     except (ConnectError, NetworkTimeout) as exc:
         if step == "connect" and (isinstance(exc, ConnectError) or "connect" in exc.message):
             result.add("connect.failed", Status.ERROR, exc.one_line())
@@ -367,6 +370,9 @@ async def _plan(text: str, opts: ProbeOptions, client: DnsClient,
             raise UsageError(f"-{opts.family} given, but {target.host} is an IPv{version} "
                              "address")
         return target, [HostPlan(target.host, [target.host])], None
+    local = loopback_addresses(target.host, opts.family)
+    if local is not None:  # RFC 6761 6.3: never asked of DNS, never a mail domain
+        return target, [HostPlan(target.host, list(local))], None
     if _is_domain_text(text):
         try:
             hosts = await resolve_mx_async(target.host, client, family=opts.family)
@@ -477,7 +483,7 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     # Scheduled after the jobs, so it starts once their connections are on their way.
     prepared = asyncio.ensure_future(_prepare_soon(main_context, verify_context)) \
         if n_addresses else None
-    dane = opts.dane and not _is_ip(target.host)
+    dane = opts.dane and not _is_ip(target.host) and loopback_addresses(target.host) is None
     tlsa_jobs = [_tlsa(client, p.host, port) for p in plans] if dane else []
     mta_job = _mta_sts(client, domain, opts) if (domain and opts.mta_sts) else None
     gathered = await asyncio.gather(*jobs, *tlsa_jobs, *([mta_job] if mta_job else []))

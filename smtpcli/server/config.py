@@ -14,17 +14,18 @@ HIDEABLE = ("PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE", "STARTTLS", "AUTH", "H
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``[v6]:PORT``, ``:PORT`` or ``PORT`` -> (host, port); port 0 = any free."""
+    """``HOST:PORT``, ``[v6]:PORT``, ``[IPv6:v6]:PORT``, ``:PORT`` or ``PORT`` -> (host, port);
+    port 0 = any free."""
+    from smtpcli.hostport import split_host_port
+
     raw = text.strip()
-    if raw.startswith("["):
-        host, _, rest = raw[1:].partition("]")
-        port_text = rest.removeprefix(":")
-    elif raw.count(":") == 1:
-        host, port_text = raw.split(":")
-    elif raw.isdecimal():  # not isdigit: '²' is a digit that int() rejects
+    if raw.isdecimal():  # not isdigit: '²' is a digit that int() rejects
         host, port_text = "", raw
     else:
-        raise UsageError(f"--listen {text!r}: give HOST:PORT, for example 127.0.0.1:2525")
+        host, given_port = split_host_port(raw, "--listen")
+        if given_port is None:
+            raise UsageError(f"--listen {text!r}: give HOST:PORT, for example 127.0.0.1:2525")
+        port_text = given_port
     host = host or "127.0.0.1"
     if not port_text.isdecimal() or not 0 <= int(port_text) < 65536:
         raise UsageError(f"--listen {text!r}: the port must be a number from 0 to 65535")

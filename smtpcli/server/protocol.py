@@ -207,7 +207,10 @@ class CaptureHandler:
         # aiosmtpd reads commands one line at a time, so pipelined groups work (RFC 2920);
         # it just does not say so.
         exts.insert(0, "PIPELINING")
-        kept = [e for e in exts if e.split(" ", 1)[0].upper() not in hide]
+        # RFC 4954 3: AUTH is advertised with its mechanisms; aiosmtpd says a bare "AUTH" when
+        # every mechanism is off, which clients read as "AUTH offered, no way to use it".
+        kept = [e for e in exts if e.split(" ", 1)[0].upper() not in hide
+                and e.strip().upper() != "AUTH"]
         out = [head, *kept]
         return [f"250-{x}" for x in out[:-1]] + [f"250 {out[-1]}"]
 

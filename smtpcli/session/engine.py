@@ -156,6 +156,13 @@ class Session:
         if conn is None:
             return None
         verb = line.strip().split(" ", 1)[0].upper()
+        if not line.isascii():
+            if "SMTPUTF8" not in self.state.capabilities:
+                # RFC 6531 3.2: UTF-8 in commands only once the server has offered SMTPUTF8.
+                self.error("not sent: the line has non-ASCII characters and the server did not "
+                           "offer SMTPUTF8 (RFC 6531); EHLO first, or use an ASCII address")
+                return None
+            conn.utf8_commands = True
         try:
             if verb == "STARTTLS":
                 return self.starttls(ehlo_after=False)
@@ -196,9 +203,12 @@ class Session:
             self.state.in_data = False
             return
         text = line.rstrip("\r\n")
+        # RFC 5321 4.5.2: a content line starting with "." gets one more, as .data does;
+        # only the lone "." typed by the user ends the message.
+        wire = "." + text if text.startswith(".") and text != "." else text
         try:
             with self.transcript.in_stage("data"):
-                conn.send(text + "\r\n", command=False)
+                conn.send((wire + "\r\n").encode("utf-8"), command=False)
                 if text == ".":
                     self.state.in_data = False
                     self._replied(conn.read_reply())
@@ -210,6 +220,10 @@ class Session:
         conn = self._need_conn()
         if conn is None:
             self.state.in_auth = False
+            return
+        if not line.isascii():
+            # RFC 4954 4: answers to a challenge are base64, so ASCII; nothing else is sent.
+            self.error("not sent: an AUTH answer is base64 (ASCII only); '*' cancels")
             return
         try:
             with self.transcript.in_stage("auth"), self.transcript.secret():

@@ -66,6 +66,13 @@ def session_report(session: Session, code: int) -> Report:
     if last is not None:
         report.facts["last_reply"] = last.to_dict()
     report.summary = last.one_line() if last else "no reply"
+    if session.last_error is not None:
+        # As send does: the failure is the summary, and facts.error says what and where.
+        report.facts["error"] = {"kind": session.last_error.kind,
+                                 "message": session.last_error.one_line(),
+                                 "stage": session.transcript.failed_stage or
+                                 session.transcript.stage}
+        report.summary = session.last_error.one_line()
     report.exit_code = code
     return report
 

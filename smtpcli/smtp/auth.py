@@ -130,7 +130,8 @@ def authenticate(conn: SmtpConnection, mechanism: str, creds: Credentials) -> Re
     """Run AUTH ``mechanism`` (RFC 4954); returns the final 235 reply.
 
     A rejection (535, 534, 454...) raises ``SmtpReplyError`` (exit 4/5) with the server's reply;
-    a server that keeps challenging is a ``ProtocolError``. Credentials are UTF-8 (RFC 4616).
+    a server that keeps challenging, or ends with a 2xx/3xx other than 235, is a
+    ``ProtocolError`` (exit 3). Credentials are UTF-8 (RFC 4616).
     """
     mech = mechanism.upper()
     _check_fits(mech, creds)
@@ -153,6 +154,13 @@ def authenticate(conn: SmtpConnection, mechanism: str, creds: Credentials) -> Re
                                     f"{reply.text[:60]!r}") from None
             reply = conn.command(_b64(_respond(mech, creds, challenge, step)))
             step += 1
+        if reply.code < 400 and reply.code != 235:
+            # RFC 4954 6: success is 235, failure a 4xx/5xx. Anything else (smtp-sink says
+            # "250 2.0.0 Ok") is neither: the authentication state is unknown, not "failed".
+            raise ProtocolError(
+                f"{conn.where} answered AUTH {mech} with {reply.one_line()} instead of 235 or "
+                "an error (RFC 4954 6): a protocol violation, authentication state unknown"
+            )
         if reply.code != 235:
             raise SmtpReplyError(
                 f"authentication as {creds.user!r} with {mech} failed at {conn.where}: "

@@ -42,7 +42,7 @@ from smtpcli.errors import (
     TlsError,
 )
 from smtpcli.smtp.reply import Reply
-from smtpcli.smtp.target import Target, TlsMode
+from smtpcli.smtp.target import Target, TlsMode, loopback_addresses
 from smtpcli.smtp.tlsinfo import TlsInfo, TlsOptions, collect, make_context, verification_error
 from smtpcli.smtp.transcript import Transcript
 
@@ -113,13 +113,16 @@ class SmtpConnection(smtplib.SMTP):
     def _candidates(self) -> list[tuple[int, tuple[Any, ...]]]:
         """(family, sockaddr) pairs to try, in order."""
         family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(self.options.family, socket.AF_UNSPEC)
-        hosts = list(self.target.addresses) or [self.target.host]
+        # RFC 6761 6.3: localhost names are the loopback addresses, never a resolver's answer.
+        pinned = self.target.addresses or loopback_addresses(self.target.host,
+                                                             self.options.family)
+        hosts = list(pinned or [self.target.host])
         out: list[tuple[int, tuple[Any, ...]]] = []
         for host in hosts:
             try:
                 infos = socket.getaddrinfo(host, self.target.port, family, socket.SOCK_STREAM)
             except socket.gaierror as exc:
-                if self.target.addresses:
+                if pinned:
                     continue
                 raise ConnectError(f"cannot resolve {self.target.host}: {exc.strerror}") from None
             out.extend((info[0], info[4]) for info in infos)
@@ -234,7 +237,7 @@ class SmtpConnection(smtplib.SMTP):
             else "certificate not verified"
         )
         if not self.options.tls.verify:
-            verified += " [--insecure: verification off]"
+            verified += f" [verification off: {self.options.tls.unverified_because}]"
         self.transcript.add("tls", f"{self.tls.protocol} {self.tls.cipher}; {verified}")
         if self.tls.leaf is not None:
             self.transcript.add("tls", f"certificate: {self.tls.leaf.subject} "
@@ -274,18 +277,23 @@ class SmtpConnection(smtplib.SMTP):
 
     # ---- lines out, replies in ----------------------------------------------------------
 
-    def send(self, s: str | bytes, *, command: bool = True) -> None:  # type: ignore[override]
+    def send(  # type: ignore[override]
+        self, s: str | bytes, *, command: bool = True, stages: list[str] | None = None,
+    ) -> None:
         """Write to the server, recording each line (smtplib calls this for every command).
 
         ``command`` (the default): these are commands, so every reply the server sent so far
         must have been read; a reply already waiting is unsolicited (see ``_check_in_step``).
-        Message content sent line by line passes ``command=False``.
+        Message content sent line by line passes ``command=False``. ``stages`` tags the lines
+        of a pipelined batch one by one (MAIL in ``mail``, each RCPT in ``rcpt``).
         """
         data = s if isinstance(s, bytes) else s.encode("utf-8" if self.utf8_commands else "ascii")
         if command:
             self._check_in_step(data)
-        for line in data.split(b"\r\n")[:-1] if data.endswith(b"\r\n") else data.split(b"\r\n"):
-            self.transcript.add("sent", _shown(line.decode("utf-8", "replace")))
+        lines = data.split(b"\r\n")[:-1] if data.endswith(b"\r\n") else data.split(b"\r\n")
+        for index, line in enumerate(lines):
+            stage = stages[index] if stages and index < len(stages) else None
+            self.transcript.add("sent", _shown(line.decode("utf-8", "replace")), stage)
         self.send_raw(data)
 
     def send_raw(self, data: bytes) -> None:

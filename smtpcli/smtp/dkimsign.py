@@ -59,6 +59,13 @@ def _load_key(path: str) -> tuple[bytes, bytes]:
     raise UsageError(f"DKIM key {path}: only RSA and Ed25519 keys can sign (RFC 6376, RFC 8463)")
 
 
+def line_ending(message: bytes) -> bytes:
+    """The message's own line ending (that of its first line), for the added header field:
+    a file with LF lines stays all-LF, a wire-format one all-CRLF."""
+    end = message.find(b"\n")
+    return b"\r\n" if end < 0 or message[end - 1 : end] == b"\r" else b"\n"
+
+
 def sign(message: bytes, options: DkimOptions) -> bytes:
     """The message with a DKIM-Signature header prepended."""
     import dkim

@@ -3,8 +3,9 @@ message read from a file.
 
 Built messages use CRLF line endings and RFC 2047 encoded words for non-ASCII header text; only
 when an address itself is non-ASCII (RFC 6531) are headers written as raw UTF-8 (RFC 6532), and
-then the message needs SMTPUTF8. Non-ASCII bodies are quoted-printable unless ``eight_bit``, so
-they pass servers without 8BITMIME.
+then the message needs SMTPUTF8. Non-ASCII bodies are quoted-printable when mostly ASCII (they
+stay readable in transcripts) and base64 when mostly not, unless ``eight_bit``; either way they
+pass servers without 8BITMIME.
 """
 
 from __future__ import annotations
@@ -156,12 +157,15 @@ def build_message(spec: MessageSpec) -> BuiltMessage:
         default_body(spec, date, message_id) if spec.html is None else None
     )
     if text is not None:
-        msg.set_content(text, charset=_charset(text, spec.charset))
+        msg.set_content(text, charset=_charset(text, spec.charset), cte=_cte(text, spec))
     if spec.html is not None:
+        html_cte = _cte(spec.html, spec)
         if text is None:
-            msg.set_content(spec.html, subtype="html", charset=_charset(spec.html, spec.charset))
+            msg.set_content(spec.html, subtype="html", charset=_charset(spec.html, spec.charset),
+                            cte=html_cte)
         else:
-            msg.add_alternative(spec.html, subtype="html", charset=_charset(spec.html, spec.charset))
+            msg.add_alternative(spec.html, subtype="html",
+                                charset=_charset(spec.html, spec.charset), cte=html_cte)
     for path in spec.inline:
         _attach(msg, path, inline=True)
     for path in spec.attachments:
@@ -175,6 +179,15 @@ def build_message(spec: MessageSpec) -> BuiltMessage:
 
 def _charset(text: str, wanted: str) -> str:
     return "us-ascii" if text.isascii() else wanted
+
+
+def _cte(text: str, spec: MessageSpec) -> str | None:
+    """Quoted-printable for mostly-ASCII text (readable in a transcript), base64 when most of
+    it is not ASCII (shorter); None lets the library choose (ASCII text, or --8bit)."""
+    if text.isascii() or spec.eight_bit:
+        return None
+    ascii_share = sum(c.isascii() for c in text) / len(text)
+    return "quoted-printable" if ascii_share >= 0.5 else "base64"
 
 
 def _attach(msg: EmailMessage, path: str, *, inline: bool) -> None:

@@ -4,7 +4,7 @@ Finding ids: ``smtp.delivered``, ``smtp.stopped``, ``smtp.mail-rejected``, ``smt
 ``smtp.partial``, ``smtp.data-rejected``, ``smtp.closed-by-server``, ``smtp.greeting-rejected``,
 ``smtp.ehlo-rejected``, ``smtp.connect-failed``, ``smtp.timeout``, ``smtp.protocol-error``,
 ``smtp.not-advertised``, ``auth.ok``, ``auth.failed``, ``tls.ok``, ``tls.none``,
-``tls.starttls-refused``, ``tls.verification-off``, ``tls.handshake-failed``,
+``tls.starttls-refused``, ``tls.verification-off``, ``tls.opportunistic``, ``tls.handshake-failed``,
 ``tls.cert-untrusted``, ``tls.cert-self-signed``, ``tls.cert-expired``,
 ``tls.cert-not-yet-valid``, ``tls.hostname-mismatch``, ``dns.lookup-failed``,
 ``mx.no-mail-domain``.
@@ -55,7 +55,7 @@ _REPLY_STAGE_IDS = {
 
 def build_report(
     outcome: SendOutcome, *, allow_partial: bool = False, insecure: bool = False,
-    message: dict[str, Any] | None = None, envelope: dict[str, Any] | None = None,
+    opportunistic: bool = False, message: dict[str, Any] | None = None, envelope: dict[str, Any] | None = None,
     mx: list[dict[str, Any]] | None = None,
 ) -> Report:
     """The report of one send (see module docstring for the finding ids)."""
@@ -93,7 +93,7 @@ def build_report(
     facts["transcript"] = outcome.transcript.to_list()
     facts["timings"] = outcome.transcript.timings_ms()
 
-    _tls_findings(report, outcome, insecure)
+    _tls_findings(report, outcome, insecure, opportunistic)
     if outcome.auth_mechanism and outcome.auth_reply is not None:
         report.add("auth.ok", Status.OK, f"authenticated with {outcome.auth_mechanism}",
                    detail=outcome.auth_reply.one_line())
@@ -111,8 +111,15 @@ def build_report(
     return report
 
 
-def _tls_findings(report: Report, outcome: SendOutcome, insecure: bool) -> None:
+def _tls_findings(
+    report: Report, outcome: SendOutcome, insecure: bool, opportunistic: bool = False
+) -> None:
     tls = outcome.tls
+    if opportunistic and tls is not None and not tls.verified:
+        report.add("tls.opportunistic", Status.WARN,
+                   "opportunistic TLS, as MTAs deliver (RFC 7435): encrypted, but the MX's "
+                   "certificate was not verified, so the server was not authenticated",
+                   fix="--tls-verify makes a certificate that does not verify a failure")
     if insecure:
         report.add("tls.verification-off", Status.WARN,
                    "certificate verification is OFF (--insecure): the server was not authenticated",

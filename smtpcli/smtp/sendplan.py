@@ -27,7 +27,13 @@ from smtpcli.smtp.message import (
     load_message,
     parse_header_option,
 )
-from smtpcli.smtp.target import Target, TlsMode, default_tls_mode, parse_target
+from smtpcli.smtp.target import (
+    Target,
+    TlsMode,
+    default_tls_mode,
+    loopback_addresses,
+    parse_target,
+)
 from smtpcli.smtp.tlsinfo import TlsOptions, make_context
 from smtpcli.smtp.transaction import Envelope, TransactionOptions, check_param
 from smtpcli.smtp.transcript import Listener, Transcript
@@ -47,6 +53,7 @@ class SendArgs:
     ehlo_name: str | None = None
     cafile: str | None = None
     insecure: bool = False
+    tls_verify: bool = False
     sni: str | None = None
     tls_min_version: str | None = None
     client_cert: str | None = None
@@ -105,6 +112,7 @@ class SendPlan:
     insecure: bool
     port: int | None = None
     tls_mode: TlsMode | None = None
+    opportunistic: bool = False  # direct to MX, certificate not verified (as MTAs deliver)
 
     @property
     def credentials(self) -> Credentials | None:
@@ -214,9 +222,18 @@ def build_plan(a: SendArgs, *, read_text: Callable[[str, str], str]) -> SendPlan
                 f"got {', '.join(sorted(domains))}"
             )
         direct = domains.pop()
+    if a.tls_verify and a.insecure:
+        raise UsageError("--tls-verify and --insecure contradict each other: give one")
+    # Straight to the MX, TLS is opportunistic as MTAs do it (RFC 7435; Postfix's "may"): a
+    # certificate that does not verify still encrypts, and the report warns. --tls-verify, or
+    # asking for TLS outright with --tls starttls/implicit, makes verification count.
+    opportunistic = direct is not None and not a.tls_verify and not a.insecure and \
+        tls_mode in (None, TlsMode.OPPORTUNISTIC)
     tls = TlsOptions(
-        verify=not a.insecure, cafile=a.cafile, sni=a.sni, min_version=a.tls_min_version,
-        client_cert=a.client_cert, client_key=a.client_key,
+        verify=not a.insecure and not opportunistic, cafile=a.cafile, sni=a.sni,
+        min_version=a.tls_min_version, client_cert=a.client_cert, client_key=a.client_key,
+        unverified_because="opportunistic TLS to the MX; --tls-verify to require it"
+        if opportunistic else "--insecure",
     )
     if a.client_cert or a.cafile or a.tls_min_version:
         make_context(tls)  # a bad file or version is a usage error before any traffic
@@ -240,7 +257,7 @@ def build_plan(a: SendArgs, *, read_text: Callable[[str, str], str]) -> SendPlan
     )
     resolver = ResolverConfig.from_options(a.nameservers, min(a.timeout, 5.0), a.dns_retries)
     return SendPlan(request, message, direct, resolver, a.allow_partial, a.insecure,
-                    port=a.port, tls_mode=tls_mode)
+                    port=a.port, tls_mode=tls_mode, opportunistic=opportunistic)
 
 
 def _message(
@@ -297,7 +314,8 @@ def execute(plan: SendPlan, listener: Listener | None = None) -> tuple[Report, S
             for h in hosts:
                 transcript.info(f"MX {h.preference} {h.host}: {', '.join(h.addresses) or h.error}")
             request = replace(request, targets=targets)
-        elif plan.resolver.nameservers and not request.targets[0].is_ip:
+        elif plan.resolver.nameservers and not request.targets[0].is_ip and \
+                loopback_addresses(request.targets[0].host) is None:
             # --nameserver given: the server's name is resolved there too (DESIGN.md).
             from smtpcli.smtp.mx import resolve_host
 
@@ -322,5 +340,6 @@ def _report(plan: SendPlan, outcome: Any, mx: list[dict[str, Any]] | None) -> Re
 
     return build_report(
         outcome, allow_partial=plan.allow_partial, insecure=plan.insecure,
+        opportunistic=plan.opportunistic,
         message=plan.message_facts(), envelope=plan.envelope_facts(), mx=mx,
     )

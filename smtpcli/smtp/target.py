@@ -1,5 +1,6 @@
-"""Parse server targets: ``host``, ``host:port``, ``[v6]:port`` and ``smtp://``, ``smtps://``,
-``submission://`` URLs, with the default port and TLS mode that go with them.
+"""Parse server targets: ``host``, ``host:port``, address literals (``[v4]``, ``[v6]``,
+``[IPv6:v6]``, with or without ``:port``: see ``smtpcli.hostport``) and ``smtp://``,
+``smtps://``, ``submission://`` URLs, with the default port and TLS mode that go with them.
 
 Default TLS mode by port (documented in docs/send.md):
 
@@ -16,6 +17,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 
 from smtpcli.errors import UsageError
+from smtpcli.hostport import split_host_port
 
 DEFAULT_PORT = 25
 
@@ -89,6 +91,21 @@ class Target:
         return out
 
 
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def loopback_addresses(host: str, family: int = 0) -> tuple[str, ...] | None:
+    """The loopback addresses for ``localhost`` and names under it, None for other names.
+
+    RFC 6761 6.3: localhost names always mean the loopback address and are never sent to DNS
+    (a --nameserver would answer NXDOMAIN or something worse). ``family`` 4 or 6 keeps one.
+    """
+    name = host.rstrip(".").lower()
+    if name != "localhost" and not name.endswith(".localhost"):
+        return None
+    return tuple(a for a in LOOPBACK if family in (0, 6 if ":" in a else 4))
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -145,26 +162,14 @@ def parse_target(text: str, *, tls: TlsMode | str | None = None, port: int | Non
                 f"credentials in the target URL {given!r} are not supported: use --user"
             )
     text_port: int | None = None
-    if raw.startswith("["):
-        end = raw.find("]")
-        if end < 0:
-            raise UsageError(f"invalid target {given!r}: missing ']'")
-        host, rest = raw[1:end], raw[end + 1 :]
-        if not _is_ip(host) or ":" not in host:
-            raise UsageError(f"invalid IPv6 address {host!r} in {given!r}")
-        if rest:
-            if not rest.startswith(":"):
-                raise UsageError(f"invalid target {given!r}")
-            text_port = _parse_port(rest[1:], given)
-    elif raw.count(":") == 1:
-        host, port_text = raw.split(":")
-        text_port = _parse_port(port_text, given)
-    elif raw.count(":") > 1:
+    if raw.count(":") > 1 and not raw.startswith("["):
         host = raw  # a bare IPv6 literal without port
         if not _is_ip(host):
             raise UsageError(f"invalid target {given!r}: bracket IPv6 addresses as [addr]:port")
     else:
-        host = raw
+        host, port_text = split_host_port(raw, "target")
+        if port_text is not None:
+            text_port = _parse_port(port_text, given)
     host = _check_host(host, given)
     final_port = port or text_port or scheme_port or DEFAULT_PORT
     if mode is None:

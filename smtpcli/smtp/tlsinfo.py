@@ -43,6 +43,8 @@ class TlsOptions:
     min_version: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
+    # Why verification is off, as the transcript says it (only read when ``verify`` is False).
+    unverified_because: str = "--insecure"
 
 
 def make_context(options: TlsOptions) -> ssl.SSLContext:

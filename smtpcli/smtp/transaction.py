@@ -224,7 +224,8 @@ def run_transaction(
         # RFC 2920 3.1: MAIL and RCPT may be sent together; replies come back in order.
         with conn.transcript.in_stage("mail"):
             batch = [mail_cmd] + [c for _, c in rcpt_cmds]
-            conn.send("".join(f"{line}\r\n" for line in batch))
+            conn.send("".join(f"{line}\r\n" for line in batch),
+                      stages=["mail"] + ["rcpt"] * len(rcpt_cmds))
             result.mail_reply = conn.read_reply()
         if _closing(result, result.mail_reply):
             return result

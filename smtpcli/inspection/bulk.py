@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from smtpcli.checks.message.dkimverify import DkimResult
-from smtpcli.checks.message.dmarc import aligned
-from smtpcli.checks.message.parse import ParsedMessage
+from smtpcli.inspection.dkimverify import DkimResult
+from smtpcli.inspection.dmarc import aligned
+from smtpcli.inspection.parse import ParsedMessage
 from smtpcli.results import Finding, Status
 
 REF = "RFC 8058"

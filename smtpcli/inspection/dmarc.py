@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpcli.checks.message.lookups import OfflineError, TxtLookups
+from smtpcli.inspection.lookups import OfflineError, TxtLookups
 from smtpcli.results import Finding, Status
 
 REF = "RFC 7489"

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpcli.checks.message.lookups import OfflineError, TxtLookups
-from smtpcli.checks.message.parse import ParsedMessage
+from smtpcli.inspection.lookups import OfflineError, TxtLookups, name_problem
+from smtpcli.inspection.parse import ParsedMessage
 from smtpcli.results import Finding, Status
 
 REF = "RFC 6376"
@@ -136,6 +136,12 @@ def verify_signature(raw: bytes, index: int, tag_value: bytes, body: bytes,
     missing = [t for t in ("v", "a", "b", "bh", "d", "h", "s") if t.encode() not in tags]
     if missing:
         res.detail = "missing tag(s): " + ", ".join(missing)
+        return res
+    bad_name = name_problem(f"{res.selector or ''}._domainkey.{res.domain or ''}")
+    if not res.selector or not res.domain or bad_name:
+        # RFC 6376 3.5: s= and d= must make a DNS name; a signature without one is malformed.
+        empty = "s= (selector)" if not res.selector else "d= (domain)" if not res.domain else ""
+        res.detail = f"{empty} is empty" if empty else str(bad_name)
         return res
     if res.expiration is not None and res.expiration < time.time():
         res.reason, res.detail = "expired", f"x= {res.expiration} is in the past"

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from smtpcli.checks.message.parse import ParsedMessage, parse_date
+from smtpcli.durations import human_duration
+from smtpcli.inspection.parse import ParsedMessage, parse_date
 from smtpcli.results import Finding, Status
 
 SKEW_TOLERANCE = 60.0  # seconds a later hop may appear to be earlier before we call it skew
@@ -160,7 +161,7 @@ def _first_ip(text: str) -> str | None:
 def _org(host: str | None) -> str | None:
     if not host:
         return None
-    from smtpcli.checks.message.dmarc import organizational_domain
+    from smtpcli.inspection.dmarc import organizational_domain
 
     return organizational_domain(host)
 
@@ -193,14 +194,15 @@ def analyse_received(msg: ParsedMessage, *, now: datetime | None = None) -> Rece
             if hop.delay < -SKEW_TOLERANCE:
                 add(Finding(
                     "received.clock-skew", Status.WARN,
-                    f"hop {n} ({hop.by_host or '?'}) is {-hop.delay:.0f}s earlier than hop {n - 1}",
+                    f"hop {n} ({hop.by_host or '?'}) is {human_duration(hop.delay)} earlier than "
+                    f"hop {n - 1}",
                     detail="One of the two clocks is wrong (or a Received field was forged); "
                     "delays around this hop are meaningless.",
                     data={"hop": n, "delay_seconds": hop.delay},
                 ))
             elif hop.delay > LONG_DELAY:
                 add(Finding("received.long-delay", Status.INFO,
-                            f"hop {n} ({hop.by_host or '?'}) took {hop.delay / 60:.0f} minutes",
+                            f"hop {n} ({hop.by_host or '?'}) took {human_duration(hop.delay)}",
                             data={"hop": n, "delay_seconds": hop.delay}))
         previous = hop
     times = [h.time for h in chain.hops if h.time]

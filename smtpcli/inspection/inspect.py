@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from smtpcli.checks.message.arc import verify_arc
-from smtpcli.checks.message.authresults import OurResults, collect, compare
-from smtpcli.checks.message.bulk import bulk_findings
-from smtpcli.checks.message.dkimverify import dkim_findings, verify_all
-from smtpcli.checks.message.dmarc import evaluate_dmarc
-from smtpcli.checks.message.lookups import TxtLookups
-from smtpcli.checks.message.parse import parse_message
-from smtpcli.checks.message.received import analyse_received
-from smtpcli.checks.message.spfeval import evaluate_spf
 from smtpcli.dnsq.resolver import ResolverConfig
+from smtpcli.inspection.arc import verify_arc
+from smtpcli.inspection.authresults import OurResults, collect, compare
+from smtpcli.inspection.bulk import bulk_findings
+from smtpcli.inspection.dkimverify import dkim_findings, verify_all
+from smtpcli.inspection.dmarc import evaluate_dmarc
+from smtpcli.inspection.lookups import TxtLookups
+from smtpcli.inspection.parse import parse_message
+from smtpcli.inspection.received import analyse_received
+from smtpcli.inspection.spfeval import evaluate_spf
 from smtpcli.results import Finding, Report, Status
 
 

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpcli.checks.message.parse import ParsedMessage
-from smtpcli.checks.message.received import _strip_comments
+from smtpcli.inspection.parse import ParsedMessage
+from smtpcli.inspection.received import _strip_comments
 from smtpcli.results import Finding, Status
 
 DEFINITE = {"pass", "fail", "softfail", "neutral", "none", "permerror", "temperror"}

@@ -18,6 +18,25 @@ class OfflineError(Exception):
     """Raised instead of a lookup in --offline mode."""
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a DNS name (empty label, label or name too long), or None.
+
+    A key name built from a signature's tags (``s=``, ``d=``) that is no DNS name is a fault of
+    the signature (RFC 6376 3.5, RFC 8617 5.2): a permanent failure, never a failed lookup.
+    """
+    import dns.exception
+    import dns.name
+
+    try:
+        dns.name.from_text(name)
+    except dns.exception.DNSException as exc:
+        why = (exc.__doc__ or type(exc).__name__).strip().rstrip(".")
+        return f"{name!r} is not a valid DNS name ({why})"
+    except (UnicodeError, ValueError) as exc:
+        return f"{name!r} is not a valid DNS name ({exc})"
+    return None
+
+
 @dataclass
 class TxtLookups:
     """Asks TXT questions once each; ``offline`` makes every question fail with OfflineError."""
@@ -25,6 +44,7 @@ class TxtLookups:
     config: ResolverConfig = field(default_factory=ResolverConfig)
     offline: bool = False
     done: dict[str, Lookup] = field(default_factory=dict)
+    malformed: list[str] = field(default_factory=list)  # key names no question was asked for
     _resolver: Any = None
 
     def txt(self, name: str) -> Lookup:
@@ -59,6 +79,9 @@ class TxtLookups:
         import dkim
 
         text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+        if name_problem(text) is not None:
+            self.malformed.append(name_problem(text) or text)
+            return None  # no question can be asked: the signature is malformed, not the DNS
         try:
             lookup = self.txt(text)
         except OfflineError as exc:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smtpcli.checks.message.lookups import TxtLookups
-from smtpcli.checks.message.parse import ParsedMessage
+from smtpcli.inspection.lookups import TxtLookups
+from smtpcli.inspection.parse import ParsedMessage
 from smtpcli.results import Finding, Status
 
 REF = "RFC 8617"
@@ -41,6 +41,7 @@ def verify_arc(msg: ParsedMessage, lookups: TxtLookups) -> ArcOutcome:
                                     "ARC chain not verified (--offline)"))
         return out
     before = set(lookups.done)
+    malformed_before = len(lookups.malformed)
     try:
         cv, results, reason = dkim.arc_verify(msg.raw, dnsfunc=lookups.dkim_dnsfunc)
     except Exception as exc:  # hostile headers: a failed chain, never a crash
@@ -68,8 +69,11 @@ def verify_arc(msg: ParsedMessage, lookups: TxtLookups) -> ArcOutcome:
             "arc.lookup-failed", Status.ERROR, "ARC chain not verified: a key lookup failed",
             detail="; ".join(f"{lk.name}: {lk.error}" for lk in failed), reference=f"{REF} 5.2"))
     else:
+        # A key name that is no DNS name (an empty s=, say) is the seal's fault: a fail.
+        malformed = "; ".join(dict.fromkeys(lookups.malformed[malformed_before:])) or None
         out.findings.append(Finding("arc.fail", Status.FAIL, f"ARC chain fails: {reason}",
-                                    data={"instances": instances}, reference=f"{REF} 5.2"))
+                                    detail=malformed, data={"instances": instances},
+                                    reference=f"{REF} 5.2"))
     return out
 
 
