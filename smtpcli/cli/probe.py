@@ -15,7 +15,7 @@ from smtpcli.cli.options import (
     strict_option,
     timeout_option,
 )
-from smtpcli.cli.smtp_options import cafile_option, ehlo_option, port_option
+from smtpcli.cli.smtp_options import cafile_option, ehlo_option, password_options, port_option
 
 if TYPE_CHECKING:
     from smtpcli.render.style import Painter
@@ -45,7 +45,15 @@ if TYPE_CHECKING:
               help="Outside domain the open-relay probe asks the server to relay to.")
 @click.option("--known-user", "known_users", multiple=True, metavar="NAME",
               help="A user that exists, for the enumeration probe (repeatable; default "
-                   "postmaster, root, admin).")
+                   "postmaster, root, admin); a full address is used as it is, a name gets "
+                   "@ the mail domain.")
+@click.option("--domain", "mail_domain", metavar="DOMAIN",
+              help="The mail domain the server receives for, for the enumeration and smuggling "
+                   "probes (default: the domain probed, or that of an address given).")
+@click.option("-u", "--user", metavar="NAME",
+              help="AUTH user for the security probes that need a session (smuggling on a "
+                   "submission server); its password from --password-file or SMTPCLI_PASSWORD.")
+@password_options
 @click.option("--smuggling-rcpt", metavar="ADDR",
               help="Recipient of the smuggling probe's test messages (default postmaster@ the "
                    "server's domain).")
@@ -61,7 +69,9 @@ def command(
     target: str, port: int | None, first_only: bool, concurrency: int, cafile: str | None,
     ehlo_name: str | None, cert_days: int, expect: tuple[str, ...], save_cert: str | None,
     no_tls_versions: bool, no_vrfy: bool, checks: str | None, relay_domain: str,
-    known_users: tuple[str, ...], smuggling_rcpt: str | None, mta_sts_port: int,
+    known_users: tuple[str, ...], mail_domain: str | None, user: str | None,
+    password: str | None, password_file: str | None, smuggling_rcpt: str | None,
+    mta_sts_port: int,
     ipv4: bool, ipv6: bool,
     timeout: float, nameservers: tuple[str, ...], dns_retries: int, strict: bool,
     junit_path: str | None, json_mode: bool,
@@ -88,9 +98,18 @@ def command(
         from smtpcli.security import SecurityOptions, parse_checks
 
         parse_checks(checks)  # a typo is a usage error before any traffic
+        secret = None
+        if user:
+            from smtpcli.cli.secrets import resolve_password
+
+            secret = resolve_password(click.get_current_context(), user, password, password_file)
         security = SecurityOptions(
             timeout=timeout, ehlo_name=ehlo_name, relay_domain=relay_domain,
-            known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt)
+            known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt,
+            user_domain=mail_domain.strip(".").lower() if mail_domain else None,
+            username=user, password=secret)
+    elif user or mail_domain:
+        raise UsageError("--user and --domain are for the security probes: add --checks")
     opts = ProbeOptions(
         port=port, timeout=timeout, cafile=cafile, ehlo_name=ehlo_name, first_only=first_only,
         concurrency=concurrency, cert_days=cert_days,
