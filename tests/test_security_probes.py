@@ -131,6 +131,8 @@ def _enum_script(index: int) -> list:
     else:
         body = [Expect(b"MAIL FROM:<>"), Send(b"250 Ok\r\n"),
                 Expect(b"RCPT TO:<postmaster@enum.test>"), Send(b"250 Ok\r\n"),
+                Expect(b"RCPT TO:<root@enum.test>"), Send(b"550 5.1.1 User unknown\r\n"),
+                Expect(b"RCPT TO:<admin@enum.test>"), Send(b"550 5.1.1 User unknown\r\n"),
                 Expect(b"RCPT TO:<smtpcli-"), Send(b"550 5.1.1 User unknown\r\n"),
                 Expect(b"RSET"), Send(b"250 Ok\r\n")]
     return head + body + tail
