@@ -287,6 +287,9 @@ class PostfixSasl(PostfixInstance):
             "smtpd_sasl_auth_enable": "yes", "smtpd_tls_auth_only": "no",
             "smtpd_relay_restrictions":
                 "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination",
+            # Postfix's tarpit (1 s per error after the tenth) would make the relay probe's 16
+            # refused forms take 20 s; no verdict depends on it.
+            "smtpd_error_sleep_time": "0",
         })
         return conf
 
@@ -367,8 +370,9 @@ class OpenSmtpdLab(LabServer):
     def maildir(self) -> Path:
         return self.root / "mail" / USER
 
-    def start(self) -> OpenSmtpdLab:
-        ports = {"MX": free_port(), "HARD": free_port()}
+    def start(self, cert: CertFiles) -> OpenSmtpdLab:
+        ports = {"MX": free_port(), "HARD": free_port(), "TLS": free_port()}
+        install_cert(cert, self.root)
         nobody = pwd.getpwnam("nobody")
         for sub, mode in (("spool", 0o711), ("empty", 0o755), ("run", 0o755), ("mail", 0o755)):
             (self.root / sub).mkdir(exist_ok=True)
@@ -381,6 +385,7 @@ class OpenSmtpdLab(LabServer):
         self.listeners = {
             "default": Listener("opensmtpd", "default", "127.0.0.1", ports["MX"], "none"),
             "hardened": Listener("opensmtpd", "hardened", "127.0.0.1", ports["HARD"], "none"),
+            "broken-tls": Listener("opensmtpd", "broken-tls", "127.0.0.1", ports["TLS"], "starttls"),
         }
         binds = [(self.root / "spool", "/var/spool/smtpd"), (self.root / "empty", "/var/lib/opensmtpd/empty"),
                  (self.root / "run", "/run")]
@@ -471,10 +476,10 @@ def postfix_dovecot_lab(lab_cert: CertFiles) -> Iterator[PostfixDovecot]:
 
 
 @pytest.fixture(scope="session")
-def opensmtpd_lab() -> Iterator[OpenSmtpdLab]:
+def opensmtpd_lab(lab_cert: CertFiles) -> Iterator[OpenSmtpdLab]:
     reason = opensmtpd_available()
     if reason:
         interop_unavailable(reason)
-    server = _start_with_retries(lambda: OpenSmtpdLab(instance_dir("smtpd")).start())
+    server = _start_with_retries(lambda: OpenSmtpdLab(instance_dir("smtpd")).start(lab_cert))
     yield server
     server.stop()
