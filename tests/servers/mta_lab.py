@@ -360,8 +360,6 @@ def dovecot_available() -> str | None:
 
 # ---- OpenSMTPD -------------------------------------------------------------------------------
 
-# Compiled-in paths of OpenSMTPD; each instance gets its own through a private mount namespace.
-SMTPD_PATHS = ("/var/spool/smtpd", "/var/lib/opensmtpd/empty", "/run")
 
 
 @dataclass
@@ -371,6 +369,8 @@ class OpenSmtpdLab(LabServer):
         return self.root / "mail" / USER
 
     def start(self, cert: CertFiles) -> OpenSmtpdLab:
+        """OpenSMTPD has compiled-in spool, chroot, socket and helper paths: each instance gets
+        its own in a private mount namespace (``unshare``), so workers do not share them."""
         ports = {"MX": free_port(), "HARD": free_port(), "TLS": free_port()}
         install_cert(cert, self.root)
         nobody = pwd.getpwnam("nobody")
@@ -388,7 +388,9 @@ class OpenSmtpdLab(LabServer):
             "broken-tls": Listener("opensmtpd", "broken-tls", "127.0.0.1", ports["TLS"], "starttls"),
         }
         binds = [(self.root / "spool", "/var/spool/smtpd"), (self.root / "empty", "/var/lib/opensmtpd/empty"),
-                 (self.root / "run", "/run")]
+                 (self.root / "run", "/run"),
+                 # its mda wrapper runs helpers from here ("mail.mda: not found" otherwise)
+                 (SMTPD_ROOT / "usr" / "libexec" / "opensmtpd", "/usr/libexec/opensmtpd")]
         for _, target in binds:
             os.makedirs(target, exist_ok=True)  # mount points (empty) on the host
         script = " && ".join(f"mount --bind {src} {dst}" for src, dst in binds)
