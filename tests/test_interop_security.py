@@ -251,3 +251,41 @@ def test_smuggling_with_credentials_on_submission_servers(verdicts, postfix_dove
     [smuggling] = [f for f in report["findings"] if f["id"] == "security.smuggling"]
     assert smuggling["status"] == "fail", smuggling
     assert PASSWORD not in done.stdout + done.stderr
+
+
+# ---- explain on the servers' own rejection texts ---------------------------------------------
+
+REJECTIONS = json.loads((Path(__file__).parent / "data" / "lab_rejections.json").read_text())["texts"]
+
+
+def _replies(found: dict[str, Finding]) -> set[str]:
+    """Every reply text in the findings' data (relay forms, enumeration answers, AUTH tries)."""
+    seen: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and value[:3].isdigit():
+            seen.add(value)
+
+    for finding in found.values():
+        walk(finding.data)
+    return seen
+
+
+def test_rejection_fixtures_are_what_the_servers_say(verdicts) -> None:
+    for item in REJECTIONS:
+        assert item["text"] in _replies(verdicts[item["listener"]]), item
+
+
+@pytest.mark.parametrize("item", REJECTIONS, ids=[r["text"][:40] for r in REJECTIONS])
+def test_explain_on_real_rejection_texts(cli, item) -> None:
+    code, out, err = cli("explain", item["text"], "--json")
+    facts = json.loads(out)["facts"]
+    assert facts["code"] == int(item["text"][:3]) and facts["class"] == "permanent"
+    assert facts["cause"] == item["cause"], (item, facts["summary"])
+    assert code == 0 or code == 1, err
