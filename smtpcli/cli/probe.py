@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 @click.option("--no-vrfy", is_flag=True, help="Do not try VRFY/EXPN.")
 @click.option("--checks", metavar="LIST",
               help="Also run security probes (off by default): comma-separated relay, enum, "
-                   "auth-plain, starttls-injection, smuggling, or all. See the README.")
+                   "auth-plain, starttls-injection, smuggling, or all; with --user, smuggling "
+                   "authenticates first. See docs/security-probes.md.")
 @click.option("--relay-domain", metavar="DOMAIN", default="example.net", show_default=True,
               help="Outside domain the open-relay probe asks the server to relay to.")
 @click.option("--known-user", "known_users", multiple=True, metavar="NAME",
@@ -50,9 +51,9 @@ if TYPE_CHECKING:
 @click.option("--domain", "mail_domain", metavar="DOMAIN",
               help="The mail domain the server receives for, for the enumeration and smuggling "
                    "probes (default: the domain probed, or that of an address given).")
-@click.option("-u", "--user", metavar="NAME",
-              help="AUTH user for the security probes that need a session (smuggling on a "
-                   "submission server); its password from --password-file or SMTPCLI_PASSWORD.")
+# Same wording as send's -u/--user (one concept, one option); --help's --checks line and
+# docs/security-probes.md say it is for the probes that need a session.
+@click.option("-u", "--user", metavar="NAME", help="AUTH user name.")
 @password_options
 @click.option("--smuggling-rcpt", metavar="ADDR",
               help="Recipient of the smuggling probe's test messages (default postmaster@ the "

@@ -83,7 +83,7 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
             quit_quietly(wire)
             # Control: a STARTTLS sent alone. If that works, the close was the defence.
             wire = open_session(target, options, tls=True)
-            data["control"] = f"a STARTTLS sent alone succeeded ({wire.sock.version() if wire.sock else 'TLS'})"
+            data["control"] = "a STARTTLS sent alone succeeded"
     except SmtpcliError as exc:
         if data.get("verdict") == "closed":
             return [error_finding(ID, "the STARTTLS injection probe", TlsError(
