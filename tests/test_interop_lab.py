@@ -151,3 +151,36 @@ def test_probe_tls_facts_equal_openssl_s_client(lab, lab_cert, dns_server, serve
     tls = host["tls"]
     assert (tls["protocol"], tls["cipher"], tls["chain"][0]["sha256"], tls["verified"]) == (
         seen["protocol"], seen["cipher"], seen["sha256"], seen["verified"])
+
+
+# ---- a scripted session and a short bench on each server -------------------------------------
+
+SESSIONS = [("exim", "submission"), ("postfix", "submission"), ("dovecot", "submission")]
+
+
+@pytest.mark.parametrize(("server", "role"), SESSIONS, ids=[f"{s}-{r}" for s, r in SESSIONS])
+def test_scripted_session_starttls_auth_and_mail(lab, lab_cert, tmp_path, server, role) -> None:  # noqa: F811
+    listener = lab[server][0][role]
+    secret = tmp_path / "pw"
+    secret.write_text(PASSWORD + "\n")
+    script = (f"EHLO client.test\n.starttls\n.auth PLAIN {USER}\nMAIL FROM:<{USER}@{DOMAIN}>\n"
+              f"RCPT TO:<{USER}@{DOMAIN}>\nRSET\nQUIT\n")
+    done = smtpcli("session", listener.hostport, "--tls", "none", "--cafile", str(lab_cert.ca_path),
+                   "--password-file", str(secret), "--timeout", "10", input=script)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\b235\b", done.stdout), done.stdout  # AUTH succeeded
+    assert PASSWORD not in done.stdout + done.stderr
+
+
+BENCHES = [("exim", "default"), ("postfix", "default"), ("opensmtpd", "default")]
+
+
+@pytest.mark.parametrize(("server", "role"), BENCHES, ids=[f"{s}-{r}" for s, r in BENCHES])
+def test_bench_briefly(lab, server, role) -> None:
+    listener = lab[server][0][role]
+    done = smtpcli("bench", listener.hostport, "--messages", "20", "--concurrency", "2",
+                   "--tls", "none", "-t", f"{USER}@{DOMAIN}", "--timeout", "10", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    facts = json.loads(done.stdout)["facts"]
+    assert facts["messages"] == {"attempted": 20, "accepted": 20, "rejected": 0, "failed": 0}
+    assert facts["messages_per_s"] > 0
