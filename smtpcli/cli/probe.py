@@ -55,6 +55,11 @@ if TYPE_CHECKING:
 # docs/security-probes.md say it is for the probes that need a session.
 @click.option("-u", "--user", metavar="NAME", help="AUTH user name.")
 @password_options
+@click.option("--reply-wait", type=click.FloatRange(0.05, 60), default=2.0, show_default=True,
+              metavar="SECONDS",
+              help="Security probes: how long a reply may take to count as immediate "
+                   "(smuggling), and how long to wait for one that should not come (STARTTLS "
+                   "injection).")
 @click.option("--smuggling-rcpt", metavar="ADDR",
               help="Recipient of the smuggling probe's test messages (default postmaster@ the "
                    "server's domain).")
@@ -71,7 +76,8 @@ def command(
     ehlo_name: str | None, cert_days: int, expect: tuple[str, ...], save_cert: str | None,
     no_tls_versions: bool, no_vrfy: bool, checks: str | None, relay_domain: str,
     known_users: tuple[str, ...], mail_domain: str | None, user: str | None,
-    password: str | None, password_file: str | None, smuggling_rcpt: str | None,
+    password: str | None, password_file: str | None, reply_wait: float,
+    smuggling_rcpt: str | None,
     mta_sts_port: int,
     ipv4: bool, ipv6: bool,
     timeout: float, nameservers: tuple[str, ...], dns_retries: int, strict: bool,
@@ -105,7 +111,7 @@ def command(
 
             secret = resolve_password(click.get_current_context(), user, password, password_file)
         security = SecurityOptions(
-            timeout=timeout, ehlo_name=ehlo_name, relay_domain=relay_domain,
+            timeout=timeout, reply_wait=reply_wait, ehlo_name=ehlo_name, relay_domain=relay_domain,
             known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt,
             user_domain=mail_domain.strip(".").lower() if mail_domain else None,
             username=user, password=secret)

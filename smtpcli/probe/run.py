@@ -525,7 +525,7 @@ def _security(results: list[AddressProbe], opts: ProbeOptions, domain: str | Non
 
     security = opts.security or SecurityOptions(timeout=opts.timeout, ehlo_name=opts.ehlo_name)
     if domain and not security.user_domain:
-        security = replace(security, user_domain=domain)  # the mail domain probed
+        security = replace(security, user_domain=domain, user_domain_from="the domain probed")
     greeted = [r for r in results if r.completed or "banner" in r.facts]
     findings = run_on_addresses(
         [(r.host, r.address, r.port, r.facts.get("tls_mode") == "implicit") for r in greeted],

@@ -35,6 +35,7 @@ class SecurityOptions:
     # The mail domain the server receives for (enumeration, smuggling's recipient): `--domain`,
     # the domain probed, or the domain of a recipient given; see ``mail_domain()``.
     user_domain: str | None = None
+    user_domain_from: str = "given"  # where user_domain came from, for the findings' data
     # AUTH for the probes that need a session (RFC 4954); never sent by the other probes.
     username: str | None = None
     password: str | None = field(default=None, repr=False)
@@ -52,7 +53,7 @@ class SecurityOptions:
         the parent of the name the server announces (``mx.example.org`` -> ``example.org``),
         which is a guess and said to be one."""
         if self.user_domain:
-            return self.user_domain, "given"
+            return self.user_domain, self.user_domain_from
         for address in (*self.known_users, self.smuggling_rcpt or ""):
             if "@" in address:
                 return address.rpartition("@")[2], f"the domain of {address}"
