@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -64,16 +64,38 @@ def listeners(exim_lab, postfix_dovecot_lab, opensmtpd_lab) -> dict[str, Listene
     return {item.name: item for item in every}
 
 
-@pytest.fixture(scope="session")
-def verdicts(listeners) -> dict[str, dict[str, Finding]]:
-    """``probe --checks all`` on every listener at once (submission ones with credentials)."""
+def _observe(listeners: dict[str, Listener]) -> dict[str, dict[str, dict]]:
+    """``probe --checks all`` on every listener (submission ones with credentials), a few at
+    once: the servers share two cores with the rest of the suite."""
 
-    def one(item: Listener) -> dict[str, Finding]:
+    def one(item: Listener) -> dict[str, dict]:
         opts = AUTHED if item.role.startswith("submission") else FAST
-        return by_id(run_checks(target(item), "all", opts))
+        return {f.id: {**asdict(f), "status": f.status.value}
+                for f in run_checks(target(item), "all", opts)}
 
-    with ThreadPoolExecutor(max_workers=len(listeners)) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         return dict(zip(listeners, pool.map(one, listeners.values()), strict=True))
+
+
+@pytest.fixture(scope="session")
+def verdicts(request, tmp_path_factory) -> dict[str, dict[str, Finding]]:
+    """The observed findings per listener. Under pytest-xdist the first worker to get here
+    starts the servers and probes them; the others read its results (a file beside the
+    workers' temporary directories, under a lock) instead of starting their own."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    cache = shared / "lab-verdicts.json"
+    with open(shared / "lab-verdicts.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cache.exists():
+            observed = _observe(request.getfixturevalue("listeners"))
+            cache.write_text(json.dumps(observed))
+        raw = json.loads(cache.read_text())
+    return {name: {fid: Finding(**{**d, "status": Status(d["status"])}) for fid, d in found.items()}
+            for name, found in raw.items()}
 
 
 # ---- the table in docs/security-probes.md ---------------------------------------------------

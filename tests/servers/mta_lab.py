@@ -160,7 +160,13 @@ class LabServer:
     def stop(self) -> None:
         for proc in self.procs:
             stop_process(proc)
-        shutil.rmtree(self.root, ignore_errors=True)
+        # Helper processes (OpenSMTPD's privsep children, Exim's deliveries) may still write
+        # for a moment after their parent is gone.
+        for _ in range(20):
+            shutil.rmtree(self.root, ignore_errors=True)
+            if not self.root.exists():
+                break
+            time.sleep(0.1)
 
 
 # ---- Exim ------------------------------------------------------------------------------------
