@@ -42,8 +42,10 @@ SENDS = [
     ("postfix", "default", None),
     ("postfix", "submission", "PLAIN"),
     ("postfix", "submission", "LOGIN"),
+    ("postfix", "submission", "CRAM-MD5"),
     ("postfix", "submissions", "PLAIN"),
     ("dovecot", "submission", "CRAM-MD5"),
+    ("dovecot", "submission", "PLAIN"),
     ("dovecot", "submissions", "LOGIN"),
     ("opensmtpd", "default", None),
 ]

@@ -90,6 +90,7 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
     """
     results: list[dict[str, Any]] = []
     wire: Wire | None = None
+    reconnects = 0
     try:
         wire = open_session(target, options)
         peer = wire.sock.getpeername()[0] if wire.sock else target.host
@@ -97,6 +98,7 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
         for mail, rcpt in relay_forms(options.relay_domain, server, peer):
             if wire.sock is None:  # the server hung up: carry on with a new connection
                 wire = open_session(target, options)
+                reconnects += 1
             try:
                 outcome = _try(wire, mail, rcpt)
             except (ProtocolError, NetworkTimeout) as exc:
@@ -120,6 +122,7 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
     counts = {k: sum(1 for r in tried if r["outcome"] == k)
               for k in ("relayed", "refused", "syntax", "closed")}
     data = {"tried": len(tried), "accepted": accepted, "outcomes": counts,
+            "reconnects": reconnects,
             "results": results, "outside_domain": options.relay_domain,
             "forms": [f"MAIL FROM:<{r['mail']}> RCPT TO:<{r['rcpt']}> -> {r['outcome']}"
                       for r in tried]}
@@ -149,7 +152,7 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
                                 f"({tried[0]['mail_reply']})")]
     how = ", ".join(f"{n} {k if k != 'syntax' else 'refused as bad syntax (501)'}"
                     for k, n in counts.items() if n and k != "relayed")
-    closed = f"; reconnected {counts['closed']} times" if counts["closed"] else ""
+    closed = f"; reconnected {reconnects} times after the server hung up" if reconnects else ""
     return [Finding(id=ID, status=Status.OK, reference="RFC 5321 3.9", data=data,
                     summary=f"no open relay: all {len(tried)} address forms for "
                             f"{options.relay_domain} refused ({how}){closed}")]
