@@ -1,6 +1,7 @@
 """smtpcli against the lab's real servers (issue 12): send with every TLS mode and AUTH
 mechanism, the stored bytes checked in each server's own mailbox; probe's TLS facts equal to
-what ``openssl s_client`` sees on the same listener.
+what ``openssl s_client`` (and, for STARTTLS, posttls-finger) sees on the same listener; a
+scripted session; a short bench.
 
 OpenSMTPD is sent to in plain text only: its TLS does not work with Debian 12's OpenSSL 3.0
 (see tests/servers/lab/smtpd.conf).
@@ -9,9 +10,13 @@ OpenSMTPD is sent to in plain text only: its TLS does not work with Debian 12's 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -140,11 +145,37 @@ FACTS = [("exim", "default"), ("exim", "submissions"), ("postfix", "default"),
          ("postfix", "submissions"), ("dovecot", "submission"), ("dovecot", "submissions")]
 
 
+def _posttls_finger(listener, ca: Path) -> dict[str, str | bool]:
+    """posttls-finger's view of a STARTTLS listener (it has no implicit-TLS mode)."""
+    tool = require_tool("posttls-finger")
+    # Outside pytest's 0700 tmp_path: posttls-finger reads its CApath as the postfix user.
+    work = Path(tempfile.mkdtemp(prefix="smtpcli-ptf-"))
+    try:
+        os.chmod(work, 0o755)
+        (work / "main.cf").write_text("")
+        (work / "ca.pem").write_bytes(ca.read_bytes())
+        subprocess.run(["openssl", "rehash", str(work)], check=True, timeout=30)
+        done = subprocess.run(
+            [tool, "-c", "-l", "may", "-d", "sha256", "-P", str(work),
+             f"[{listener.host}]:{listener.port}"],
+            capture_output=True, text=True, timeout=30, env={**os.environ, "MAIL_CONFIG": str(work)})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out = done.stdout + done.stderr
+    conn = re.search(r"(\w+) TLS connection established to \S+: (\S+) with cipher (\S+)", out)
+    fp = re.search(r"\bfingerprint=([0-9A-F:]+)", out)
+    assert conn and fp, out
+    return {"protocol": conn.group(2), "cipher": conn.group(3),
+            "sha256": fp.group(1).replace(":", "").lower(), "verified": conn.group(1) == "Trusted"}
+
+
 @pytest.mark.parametrize(("server", "role"), FACTS, ids=[f"{s}-{r}" for s, r in FACTS])
-def test_probe_tls_facts_equal_openssl_s_client(lab, lab_cert, dns_server, server, role) -> None:  # noqa: F811
+def test_probe_tls_facts_equal_openssl_and_posttls_finger(lab, lab_cert, dns_server, server, role) -> None:  # noqa: F811
     listener = lab[server][0][role]
     ca = str(lab_cert.ca_path)
     seen = _s_client(listener, ca)
+    if listener.tls == "starttls":
+        assert _posttls_finger(listener, lab_cert.ca_path) == seen
     dns = dns_server(zones=ZONES)
     done = smtpcli("probe", listener.url, "--cafile", ca, "--no-tls-versions", "--timeout", "10",
                    "--nameserver", dns.nameserver, "--json")
