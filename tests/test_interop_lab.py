@@ -205,6 +205,15 @@ def test_scripted_session_starttls_auth_and_mail(lab, lab_cert, tmp_path, server
     assert PASSWORD not in done.stdout + done.stderr
 
 
+def test_scripted_session_in_plain_text_on_opensmtpd(lab) -> None:
+    listener = lab["opensmtpd"][0]["default"]
+    script = (f"EHLO client.test\nMAIL FROM:<>\nRCPT TO:<nosuchuser@{DOMAIN}>\n"
+              f"RCPT TO:<{USER}@{DOMAIN}>\nQUIT\n")
+    done = smtpcli("session", listener.hostport, "--tls", "none", "--timeout", "10", input=script)
+    assert done.returncode == 0, done.stdout + done.stderr  # the last reply (221) decides
+    assert "550 Invalid recipient" in done.stdout and re.search(r"\b250 2\.1\.5\b", done.stdout)
+
+
 BENCHES = [("exim", "default"), ("postfix", "default"), ("opensmtpd", "default")]
 
 
