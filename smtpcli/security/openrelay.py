@@ -150,9 +150,10 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
         return [Finding(id=ID, status=Status.OK, reference="RFC 5321 3.9", data=data,
                         summary=f"no open relay: MAIL needs authentication "
                                 f"({tried[0]['mail_reply']})")]
-    how = ", ".join(f"{n} {k if k != 'syntax' else 'refused as bad syntax (501)'}"
-                    for k, n in counts.items() if n and k != "relayed")
+    labels = {"refused": "refused", "syntax": "rejected as bad syntax (501)",
+              "closed": "answered by hanging up"}
+    how = ", ".join(f"{n} {labels[k]}" for k, n in counts.items() if n and k != "relayed")
     closed = f"; reconnected {reconnects} times after the server hung up" if reconnects else ""
     return [Finding(id=ID, status=Status.OK, reference="RFC 5321 3.9", data=data,
                     summary=f"no open relay: all {len(tried)} address forms for "
-                            f"{options.relay_domain} refused ({how}){closed}")]
+                            f"{options.relay_domain} refused: {how}{closed}")]
