@@ -64,3 +64,25 @@ def test_summary_counts_the_security_findings(open_serve, dns_server, capsys) ->
     assert fails == sum(f["status"] == "fail" for f in plain["findings"]) + 1
     assert checked["summary"] != plain["summary"]
     assert f"{fails} failure" in checked["summary"]
+
+
+def test_unreachable_address_gets_an_error_per_check_saying_why(dns_server, capsys) -> None:
+    from smtpcli.server.runner import free_port
+
+    dns = dns_server(zones=PTR_ZONE)
+    port = free_port()  # nothing listens there
+    code, doc = _probe(capsys, f"127.0.0.1:{port}", "--nameserver", dns.nameserver,
+                       "--checks", "relay,enum")
+    found = {f["id"]: f for f in doc["findings"]}
+    for fid, name in (("security.open-relay", "relay"), ("security.vrfy-enum", "enum")):
+        assert found[fid]["status"] == "error"
+        assert found[fid]["summary"].startswith(f"the {name} probe could not run: ")
+        assert "connect" in found[fid]["summary"]
+    assert code == 3
+
+
+def test_user_and_domain_need_checks(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["probe", "127.0.0.1:9", "--domain", "example.test"])
+    assert exc.value.code == 2
+    assert "--checks" in capsys.readouterr().err

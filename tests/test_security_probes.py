@@ -131,6 +131,8 @@ def _enum_script(index: int) -> list:
     else:
         body = [Expect(b"MAIL FROM:<>"), Send(b"250 Ok\r\n"),
                 Expect(b"RCPT TO:<postmaster@enum.test>"), Send(b"250 Ok\r\n"),
+                Expect(b"RCPT TO:<root@enum.test>"), Send(b"550 5.1.1 User unknown\r\n"),
+                Expect(b"RCPT TO:<admin@enum.test>"), Send(b"550 5.1.1 User unknown\r\n"),
                 Expect(b"RCPT TO:<smtpcli-"), Send(b"550 5.1.1 User unknown\r\n"),
                 Expect(b"RSET"), Send(b"250 Ok\r\n")]
     return head + body + tail
@@ -142,7 +144,7 @@ def test_user_enumeration_detected(scripted_peer) -> None:
     found = by_id(run_checks(target(peer.port), "enum", opts))
     vrfy, expn, rcpt = (found["security.vrfy-enum"], found["security.expn-enabled"],
                         found["security.rcpt-enum"])
-    assert vrfy.status is Status.WARN and "postmaster@enum.test, root@enum.test" in vrfy.summary
+    assert vrfy.status is Status.WARN and "postmaster@enum.test gets 250, root@enum.test gets 250" in vrfy.summary
     assert expn.status is Status.WARN and "postmaster@enum.test" in expn.summary
     assert rcpt.status is Status.INFO and "550" in rcpt.summary
     assert peer.errors == []
@@ -162,13 +164,16 @@ def test_auth_accepted_before_tls_without_sending_credentials(scripted_peer) -> 
     peer = scripted_peer([
         BANNER, Expect(b"EHLO"), Send(b"250-auth.test\r\n250 AUTH PLAIN LOGIN\r\n"),
         Expect(b"AUTH PLAIN"), Send(b"334 \r\n"), Expect(b"*"),
+        Send(b"501 5.7.0 Authentication cancelled\r\n"),
+        Expect(b"AUTH LOGIN"), Send(b"334 VXNlcm5hbWU6\r\n"), Expect(b"*"),
         Send(b"501 5.7.0 Authentication cancelled\r\n"), Expect(b"QUIT"), Send(b"221 bye\r\n"),
     ])
     [f] = run_checks(target(peer.port), "auth-plain", FAST)
     assert f.id == "security.auth-before-tls" and f.status is Status.FAIL
-    assert f.data["mechanisms"] == ["PLAIN", "LOGIN"]
-    # Exactly the command without an initial response, then the cancel: no credential.
-    assert peer.received[1:4] == [b"AUTH PLAIN\r\n", b"*\r\n", b"QUIT\r\n"]
+    assert f.data["mechanisms"] == ["PLAIN", "LOGIN"] and f.data["accepted"] == ["PLAIN", "LOGIN"]
+    # Exactly each command without an initial response, then the cancel: no credential.
+    assert peer.received[1:6] == [b"AUTH PLAIN\r\n", b"*\r\n", b"AUTH LOGIN\r\n", b"*\r\n",
+                                  b"QUIT\r\n"]
 
 
 def test_auth_before_tls_on_serve_configured_both_ways(serve) -> None:
@@ -325,3 +330,81 @@ def test_postfix_relay_and_enumeration(postfix) -> None:  # noqa: F811
                if "rcpt_reply" in r)
     # RSET after every try: no message entered either queue (qmgr logs size= for each).
     assert " size=" not in trusted.log() + closed.log()
+
+
+# ---- behaviour the real servers showed (issue 12), reproduced by scripted peers ----------------
+
+
+def _exim_like(index: int) -> list:
+    """Refuses every MAIL with 501 and hangs up at the third, as Exim does for address literals
+    (smtp_max_synprot_errors)."""
+    steps = [BANNER, Expect(b"EHLO"), Send(b"250 exim.test\r\n")]
+    for n in range(3):
+        steps += [Expect(b"MAIL"), Send(b"501 <x@[127.0.0.1]>: domain literals not allowed\r\n")]
+        if n < 2:
+            steps += [Expect(b"RSET"), Send(b"250 Reset OK\r\n")]
+    return steps  # then EOF: the server hung up
+
+
+def test_relay_probe_reconnects_after_hang_ups_and_tries_every_form(scripted_peer) -> None:
+    peer = scripted_peer(_exim_like)
+    [f] = run_checks(target(peer.port), "relay", FAST)
+    assert f.status is Status.OK, f.summary
+    assert f.data["tried"] == N_FORMS and f.data["outcomes"]["syntax"] == N_FORMS
+    assert f.data["reconnects"] == (N_FORMS - 1) // 3
+    assert len(f.data["forms"]) == N_FORMS and "reconnected" in f.summary
+
+
+def test_challenge_response_before_tls_is_a_warning(scripted_peer) -> None:
+    peer = scripted_peer([
+        BANNER, Expect(b"EHLO"), Send(b"250-dove.test\r\n250 AUTH CRAM-MD5\r\n"),
+        Expect(b"AUTH PLAIN"), Send(b"523 5.7.10 Plaintext authentication disabled.\r\n"),
+        Expect(b"AUTH CRAM-MD5"), Send(b"334 PDEyMzQ1QGRvdmUudGVzdD4=\r\n"), Expect(b"*"),
+        Send(b"501 5.5.2 Authentication aborted by client.\r\n"),
+        Expect(b"QUIT"), Send(b"221 bye\r\n"),
+    ])
+    [f] = run_checks(target(peer.port), "auth-plain", FAST)
+    assert f.status is Status.WARN and f.data["accepted"] == ["CRAM-MD5"]
+    assert "523 5.7.10" in f.summary and "password does not travel" in f.summary
+    assert peer.received[1:5] == [b"AUTH PLAIN\r\n", b"AUTH CRAM-MD5\r\n", b"*\r\n", b"QUIT\r\n"]
+
+
+def test_closing_on_pipelined_starttls_is_a_defence(scripted_peer, tls_certs) -> None:
+    def script(index: int) -> list:
+        head = [BANNER, Expect(b"EHLO"), Send(b"250-dove.test\r\n250 STARTTLS\r\n"),
+                Expect(b"STARTTLS")]
+        if index == 0:
+            return head  # sees the pipelined RSET and hangs up, as Dovecot does
+        return head + [Send(b"220 2.0.0 Begin TLS\r\n"), StartTLS(tls_certs.valid.server_context()),
+                       Expect(b"EHLO"), Send(b"250 dove.test\r\n"), Expect(b"QUIT"),
+                       Send(b"221 bye\r\n")]
+
+    peer = scripted_peer(script)
+    [f] = run_checks(target(peer.port), "starttls-injection", FAST)
+    assert f.status is Status.OK and f.data["verdict"] == "closed", f.summary
+    assert "closed the connection" in f.summary
+
+
+def test_credentials_go_only_to_the_probes_that_need_a_session(scripted_peer) -> None:
+    from smtpcli.security.common import open_session
+
+    peer = scripted_peer([BANNER, Expect(b"EHLO"), Send(b"250-sub.test\r\n250 AUTH PLAIN LOGIN\r\n"),
+                          Expect(b"AUTH PLAIN "), Send(b"235 2.7.0 Authentication successful\r\n"),
+                          Expect(b"QUIT"), Send(b"221 bye\r\n")])
+    opts = SecurityOptions(timeout=5, username="alice", password="pw-not-shown")
+    wire = open_session(target(peer.port), opts, auth=True)
+    wire.command("QUIT")
+    wire.close()
+    import base64
+
+    assert peer.received[1] == b"AUTH PLAIN " + base64.b64encode(b"\0alice\0pw-not-shown") + b"\r\n"
+    shown = " ".join(line["line"] for line in wire.transcript)
+    assert "pw-not-shown" not in shown and "[redacted]" in shown
+    assert base64.b64encode(b"\0alice\0pw-not-shown").decode() not in shown
+
+
+def test_mail_domain_from_a_full_known_address_or_the_server_name() -> None:
+    assert SecurityOptions(known_users=("bob@corp.test",)).mail_domain("mx.other.test") == (
+        "corp.test", "the domain of bob@corp.test")
+    assert SecurityOptions().mail_domain("mx1.example.org")[0] == "example.org"
+    assert SecurityOptions(user_domain="given.test").mail_domain("mx.x.test")[0] == "given.test"

@@ -15,7 +15,7 @@ from smtpcli.cli.options import (
     strict_option,
     timeout_option,
 )
-from smtpcli.cli.smtp_options import cafile_option, ehlo_option, port_option
+from smtpcli.cli.smtp_options import cafile_option, ehlo_option, password_options, port_option
 
 if TYPE_CHECKING:
     from smtpcli.render.style import Painter
@@ -40,12 +40,26 @@ if TYPE_CHECKING:
 @click.option("--no-vrfy", is_flag=True, help="Do not try VRFY/EXPN.")
 @click.option("--checks", metavar="LIST",
               help="Also run security probes (off by default): comma-separated relay, enum, "
-                   "auth-plain, starttls-injection, smuggling, or all. See docs/probe.md.")
+                   "auth-plain, starttls-injection, smuggling, or all; with --user, smuggling "
+                   "authenticates first. See docs/security-probes.md.")
 @click.option("--relay-domain", metavar="DOMAIN", default="example.net", show_default=True,
               help="Outside domain the open-relay probe asks the server to relay to.")
 @click.option("--known-user", "known_users", multiple=True, metavar="NAME",
               help="A user that exists, for the enumeration probe (repeatable; default "
-                   "postmaster, root, admin).")
+                   "postmaster, root, admin); a full address is used as it is, a name gets "
+                   "@ the mail domain.")
+@click.option("--domain", "mail_domain", metavar="DOMAIN",
+              help="The mail domain the server receives for, for the enumeration and smuggling "
+                   "probes (default: the domain probed, or that of an address given).")
+# Same wording as send's -u/--user (one concept, one option); --help's --checks line and
+# docs/security-probes.md say it is for the probes that need a session.
+@click.option("-u", "--user", metavar="NAME", help="AUTH user name.")
+@password_options
+@click.option("--reply-wait", type=click.FloatRange(0.05, 60), default=2.0, show_default=True,
+              metavar="SECONDS",
+              help="Security probes: how long a reply may take to count as immediate "
+                   "(smuggling), and how long to wait for one that should not come (STARTTLS "
+                   "injection).")
 @click.option("--smuggling-rcpt", metavar="ADDR",
               help="Recipient of the smuggling probe's test messages (default postmaster@ the "
                    "server's domain).")
@@ -61,7 +75,10 @@ def command(
     target: str, port: int | None, first_only: bool, concurrency: int, cafile: str | None,
     ehlo_name: str | None, cert_days: int, expect: tuple[str, ...], save_cert: str | None,
     no_tls_versions: bool, no_vrfy: bool, checks: str | None, relay_domain: str,
-    known_users: tuple[str, ...], smuggling_rcpt: str | None, mta_sts_port: int,
+    known_users: tuple[str, ...], mail_domain: str | None, user: str | None,
+    password: str | None, password_file: str | None, reply_wait: float,
+    smuggling_rcpt: str | None,
+    mta_sts_port: int,
     ipv4: bool, ipv6: bool,
     timeout: float, nameservers: tuple[str, ...], dns_retries: int, strict: bool,
     junit_path: str | None, json_mode: bool,
@@ -88,9 +105,18 @@ def command(
         from smtpcli.security import SecurityOptions, parse_checks
 
         parse_checks(checks)  # a typo is a usage error before any traffic
+        secret = None
+        if user:
+            from smtpcli.cli.secrets import resolve_password
+
+            secret = resolve_password(click.get_current_context(), user, password, password_file)
         security = SecurityOptions(
-            timeout=timeout, ehlo_name=ehlo_name, relay_domain=relay_domain,
-            known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt)
+            timeout=timeout, reply_wait=reply_wait, ehlo_name=ehlo_name, relay_domain=relay_domain,
+            known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt,
+            user_domain=mail_domain.strip(".").lower() if mail_domain else None,
+            username=user, password=secret)
+    elif user or mail_domain:
+        raise UsageError("--user and --domain are for the security probes: add --checks")
     opts = ProbeOptions(
         port=port, timeout=timeout, cafile=cafile, ehlo_name=ehlo_name, first_only=first_only,
         concurrency=concurrency, cert_days=cert_days,

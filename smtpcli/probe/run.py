@@ -513,16 +513,38 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
             h: {k: v for k, v in t.items() if k != "parsed"} for h, t in tlsa_by_host.items()
         }
     if opts.checks:
-        from smtpcli.security import run_on_addresses
-
-        reached = [(r.host, r.address, r.port, r.facts.get("tls_mode") == "implicit")
-                   for r in results if r.completed]
-        report.findings.extend(await asyncio.to_thread(
-            run_on_addresses, reached, opts.checks, opts.security, concurrency=opts.concurrency))
+        report.findings.extend(await asyncio.to_thread(_security, results, opts, domain))
         report.facts["security_checks"] = opts.checks
     report.facts["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
     report.summary = _summary(report, results)
     return report, results
+
+
+def _security(results: list[AddressProbe], opts: ProbeOptions, domain: str | None
+              ) -> list[Finding]:
+    """The security probes on every address that greeted us, even when STARTTLS or the TLS
+    handshake failed there (the plain-text probes do not need TLS; those that do say why they
+    could not run). An address that could not be reached gets an error finding per check."""
+    from dataclasses import replace
+
+    from smtpcli.security import CHECKS, SecurityOptions, parse_checks, run_on_addresses
+
+    security = opts.security or SecurityOptions(timeout=opts.timeout, ehlo_name=opts.ehlo_name)
+    if domain and not security.user_domain:
+        security = replace(security, user_domain=domain, user_domain_from="the domain probed")
+    greeted = [r for r in results if r.completed or "banner" in r.facts]
+    findings = run_on_addresses(
+        [(r.host, r.address, r.port, r.facts.get("tls_mode") == "implicit") for r in greeted],
+        opts.checks or "", security, concurrency=opts.concurrency)
+    for r in results:
+        if r in greeted:
+            continue
+        why = next((f.summary for f in r.findings if f.status in (Status.ERROR, Status.FAIL)),
+                   "the server could not be reached")
+        for name in parse_checks(opts.checks or ""):
+            findings.append(Finding(CHECKS[name][1][0], Status.ERROR,
+                                    f"the {name} probe could not run: {why}", subject=r.subject))
+    return findings
 
 
 def _apply_verdict(result: AddressProbe, verdict: Any) -> None:

@@ -3,9 +3,10 @@ STARTTLS command injection, SMTP smuggling.
 
 ``run_checks(target, checks, options)`` runs the named checks against one server and returns
 their findings (``ok`` findings when not vulnerable, ``error`` when a probe could not
-complete). Every probe uses its own connections, bounded by ``options.timeout`` per step, and
-never sends credentials; only the smuggling probe delivers (test) messages, to the recipient
-given in the options.
+complete, saying why). Every probe uses its own connections, bounded by ``options.timeout``
+per step. Only the smuggling probe authenticates (when the options carry credentials) and
+delivers (test) messages, to the recipient given in the options or postmaster at the mail
+domain. See docs/security-probes.md.
 """
 
 from __future__ import annotations

@@ -95,15 +95,20 @@ def _smuggled(sender: str, rcpt: str, seq: Sequence, tag: str) -> bytes:
     ).encode() + TERMINATOR
 
 
+class TransactionRefused(SmtpReplyError):
+    """The server refused MAIL, RCPT or DATA: no sequence can be tested in this session."""
+
+
 def _open_data(target: Target, options: SecurityOptions, rcpt: str) -> Wire:
-    wire = open_session(target, options)
+    # With credentials: STARTTLS when offered, then AUTH (a submission server needs both).
+    wire = open_session(target, options, auth=True)
     try:
         for line in (f"MAIL FROM:<{options.mail_from}>", f"RCPT TO:<{rcpt}>", "DATA"):
             reply = wire.command(line)
             want = 3 if line == "DATA" else 2
             if reply.code // 100 != want:
-                raise SmtpReplyError(f"{wire.where} answered {line.split(':')[0]} with "
-                                     f"{reply.one_line()}", code=reply.code, reply=reply.text)
+                raise TransactionRefused(f"{wire.where} answered {line.split(':')[0]} with "
+                                         f"{reply.one_line()}", code=reply.code, reply=reply.text)
     except BaseException:
         quit_quietly(wire)
         raise
@@ -231,7 +236,7 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
     try:
         if rcpt is None:
             wire = open_session(target, options)
-            domain = options.user_domain or options.local_domain or wire.announced_name()
+            domain, _ = options.mail_domain(wire.announced_name())
             quit_quietly(wire)
             rcpt = f"postmaster@{domain or target.host}"
         for seq in sequences:
@@ -242,14 +247,24 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
                     outcome["stored"] = stored
                     outcome["confirmed"] = stored >= 2
             except SmtpReplyError:
-                raise  # the transaction itself is refused: no sequence can be tested
+                raise  # the transaction (or AUTH) is refused: no sequence can be tested
             except SmtpcliError as exc:
                 outcome = {"name": seq.name, "sequence": seq.shown, "verdict": "error",
                            "detail": exc.one_line()}
             results.append(outcome)
+    except TransactionRefused as exc:
+        # A server that merely refuses us is not an incomplete probe: say what it needs.
+        at_mail = " answered MAIL " in exc.message
+        hint = ("give credentials (--user, --password-file)" if at_mail and not options.username
+                else "give a recipient it accepts (--smuggling-rcpt, --domain)" if not at_mail
+                else "the server refuses this sender")
+        return [Finding(id=ID, status=Status.INFO, reference=REFERENCE,
+                        data={"recipient": rcpt, "refused": exc.one_line(),
+                              "authenticated": bool(options.username)},
+                        summary=f"SMTP smuggling not tested: {exc.one_line()}; {hint}")]
     except SmtpcliError as exc:
         return [error_finding(ID, "the SMTP smuggling probe", exc)]
-    data = {"recipient": rcpt, "reply_wait_s": options.quiet, "sequences": results}
+    data = {"recipient": rcpt, "authenticated": bool(options.username), "reply_wait_s": options.quiet, "sequences": results}
     vulnerable = [r for r in results if r["verdict"] == "end-of-data" or r.get("confirmed")]
     errors = [r for r in results if r["verdict"] == "error"]
     if vulnerable:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smtpcli.errors import SmtpcliError
+from smtpcli.errors import ProtocolError, SmtpcliError, TlsError
 from smtpcli.results import Finding, Status
 from smtpcli.security.common import SecurityOptions, error_finding, open_session, quit_quietly
 from smtpcli.security.wire import TimedReply, Wire
@@ -25,6 +25,18 @@ INJECTED = b"STARTTLS\r\nRSET\r\n"
 
 def _probe(wire: Wire, options: SecurityOptions) -> dict[str, Any]:
     data: dict[str, Any] = {"sent": INJECTED.decode()}
+    try:
+        return _exchange(wire, options, data)
+    except (ProtocolError, TlsError) as exc:
+        # The server hung up on seeing a command pipelined after STARTTLS (Dovecot does):
+        # nothing injected can run. Whether it is a defence or broken TLS is settled by a
+        # clean STARTTLS on another connection (see check).
+        data["verdict"] = "closed"
+        data["closed"] = exc.one_line()
+        return data
+
+
+def _exchange(wire: Wire, options: SecurityOptions, data: dict[str, Any]) -> dict[str, Any]:
     wire.mark()
     wire.send(INJECTED)  # one write: both commands reach the server in the same segment
     first = wire.reply()
@@ -60,13 +72,22 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
         return [Finding(id=ID, status=Status.OK, reference=REFERENCE,
                         summary="not applicable: implicit TLS has no STARTTLS")]
     wire: Wire | None = None
+    data: dict[str, Any] = {}
     try:
         wire = open_session(target, options, tls=False)
         if "STARTTLS" not in wire.capabilities:
             return [Finding(id=ID, status=Status.OK, reference=REFERENCE,
                             summary="not applicable: STARTTLS is not offered")]
         data = _probe(wire, options)
+        if data["verdict"] == "closed":
+            quit_quietly(wire)
+            # Control: a STARTTLS sent alone. If that works, the close was the defence.
+            wire = open_session(target, options, tls=True)
+            data["control"] = "a STARTTLS sent alone succeeded"
     except SmtpcliError as exc:
+        if data.get("verdict") == "closed":
+            return [error_finding(ID, "the STARTTLS injection probe", TlsError(
+                f"STARTTLS itself fails, so injection cannot be tested: {exc.one_line()}"))]
         return [error_finding(ID, "the STARTTLS injection probe", exc)]
     finally:
         if wire is not None:
@@ -80,6 +101,11 @@ def check(target: Target, options: SecurityOptions) -> list[Finding]:
                    "the middle can inject commands (RSET, MAIL FROM, AUTH...) into the "
                    "encrypted session.",
             fix="Upgrade the server; it must discard buffered input when STARTTLS completes.")]
+    if data["verdict"] == "closed":
+        return [Finding(id=ID, status=Status.OK, reference=REFERENCE, data=data,
+                        summary="no STARTTLS command injection: the server closed the connection "
+                                "when a command came pipelined after STARTTLS (a defence), "
+                                f"while {data['control']}")]
     if data["verdict"] == "starttls-refused":
         return [Finding(id=ID, status=Status.OK, reference=REFERENCE, data=data,
                         summary=f"STARTTLS with a pipelined command was refused "
