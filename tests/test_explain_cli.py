@@ -168,3 +168,15 @@ def test_file_arguments(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 4)
     assert run("explain", str(tmp_path / "binary.bin"))[0] == 2
     assert run("explain", str(tmp_path))[0] == 2  # a directory is not a reply
+
+
+def test_reply_with_slash_is_text_not_a_file(run) -> None:
+    code, out, err = run("explain", "--json", "550 5.7.1 Blocked - see https://example.com/x")
+    doc = json.loads(out)
+    assert code == 0 and err == ""
+    assert doc["facts"]["code"] == 550 and doc["facts"]["enhanced"] == "5.7.1"
+
+
+def test_missing_path_without_code_is_no_such_file(run) -> None:
+    code, _, err = run("explain", "/nonexistent/dir/bounce")
+    assert code == 2 and "no such file: /nonexistent/dir/bounce" in err

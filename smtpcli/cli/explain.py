@@ -41,6 +41,8 @@ def _read_input(inputs: tuple[str, ...]) -> str:
                          hint="give a code (550, 5.7.26), a reply line, a bounce file, or '-'")
     if inputs == ("-",):
         return sys.stdin.read()
+    # A single argument is a file only when it names an existing one: provider replies are
+    # full of URLs and paths ("550 5.7.1 Blocked - see https://example.com/x").
     if len(inputs) == 1 and not _CODE_ONLY.match(inputs[0]):
         path = inputs[0]
         if os.path.isfile(path):
@@ -50,10 +52,15 @@ def _read_input(inputs: tuple[str, ...]) -> str:
             except OSError as exc:
                 raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
         if os.path.isdir(path):
-            raise UsageError(f"{path} is a directory, not a reply or bounce file")
-        if os.sep in path or path.lower().endswith((".eml", ".msg", ".txt", ".dsn")):
-            raise UsageError(f"no such file: {path}")
+            raise UsageError(f"{path} is a directory, not a reply or bounce file",
+                             hint="use --mailbox for a Maildir")
     return " ".join(inputs)
+
+
+def _looks_like_path(text: str) -> bool:
+    """One word that reads as a file name: said as 'no such file' when it holds no code."""
+    return (len(text.split()) == 1 and not _CODE_ONLY.match(text)
+            and (os.sep in text or text.lower().endswith((".eml", ".msg", ".txt", ".dsn"))))
 
 
 def _label(rec: dict[str, Any]) -> str:
@@ -147,7 +154,12 @@ def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject
     from smtpcli.codes.explainer import explain_text
 
     text = _read_input(inputs)
-    kind, records = explain_text(text)
+    try:
+        kind, records = explain_text(text)
+    except UsageError:
+        if len(inputs) == 1 and _looks_like_path(inputs[0]):
+            raise UsageError(f"no such file: {inputs[0]}") from None
+        raise
     target = " ".join(text.split())[:80]
     report = Report(command="explain", target=target)
     report.facts = {"input": kind, "records": records}

@@ -51,7 +51,13 @@ def explain_reply(
         notes.append(f"{enhanced} is not in the IANA enhanced status code registry.")
 
     bare = reply.bare
-    rule = rules.match(reply.text, code, enhanced, bare=bare)
+    # A 2xx/3xx reply refuses nothing: wording rules (written for refusals) do not apply.
+    refusal = klass not in ("success", "intermediate")
+    rule = rules.match(reply.text, code, enhanced, bare=bare) if refusal else None
+    registry_causes = [e.cause for e in (enh_entry, basic_entry)
+                       if e is not None and e.cause and e.cause != "unknown"]
+    if rule is not None and rule.weak and registry_causes:
+        rule = None  # the words only name the SMTP stage; the code says more (RFC 3463)
     if bare and rule is None:
         notes.extend(rules.bare_notes(code, enhanced))
 
@@ -62,9 +68,7 @@ def explain_reply(
     elif rule is not None and rule.cause:
         cause = rule.cause
     else:
-        candidates = [e.cause for e in (enh_entry, basic_entry) if e is not None and e.cause]
-        specific = [c for c in candidates if c != "unknown"]
-        cause = specific[0] if specific else "unknown"
+        cause = registry_causes[0] if registry_causes else "unknown"
 
     if klass != "transient":
         retry = False if rule is None or rule.retry_helps is None or klass != "permanent" \
