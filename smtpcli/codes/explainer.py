@@ -37,7 +37,14 @@ def explain_reply(
     basic_entry = registry.basic.get(code) if code is not None else None
     enh_entry = registry.enhanced_entry(enhanced) if enhanced else None
 
-    digit = code // 100 if code is not None else int(enhanced[0])  # type: ignore[index]
+    if code is not None:
+        digit = code // 100
+    elif enhanced:
+        digit = int(enhanced[0])
+    else:  # a bounce that states no code: the class comes from its action or wording
+        digit = int(reply.fallback_class or "5")
+        notes.append("The message states no SMTP reply code; the class comes from its "
+                     "delivery status action or wording, the cause from its words.")
     klass = CLASS_NAMES[digit]
     if code is not None and enhanced and int(enhanced[0]) != digit:
         notes.append(
@@ -183,3 +190,30 @@ def list_codes(klass: int | None = None, subject: int | None = None) -> list[dic
 def completion_candidates(prefix: str) -> list[tuple[str, str]]:
     """(code, title) pairs starting with ``prefix``, for shell completion."""
     return [(c["code"], c["title"] or "") for c in list_codes() if c["code"].startswith(prefix)]
+
+
+def explain_bytes(raw: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """Explain a file or message as read from disk (bytes, any charset): a bounce message is
+    read part by part (bounce.read_message); anything else as text."""
+    text = raw.decode("utf-8", "replace")
+    from smtpcli.codes.bounce import looks_like_message
+
+    if looks_like_message(text):
+        records = explain_message_bytes(raw)
+        if records:
+            return records
+    return explain_text(text)
+
+
+def explain_message_bytes(raw: bytes) -> tuple[str, list[dict[str, Any]]] | None:
+    """(input kind, records) of a message file, or None when no recipient record is found."""
+    import email
+
+    from smtpcli.codes.bounce import read_message
+
+    msg = email.message_from_bytes(raw)
+    replies = read_message(msg)
+    if not replies:
+        return None
+    kind = "dsn" if any(r.source == "dsn" for r in replies) else "bounce"
+    return kind, [explain_reply(r) for r in replies]

@@ -12,14 +12,16 @@ import re
 _PATTERNS = {
     # RFC 3463 section 2: class "." subject "." detail, subject and detail 1-3 digits. The
     # look-arounds keep IPv4 addresses (192.0.2.4) and versions (4.16.55.1) from matching.
-    "enhanced": (r"(?<![\w.])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)", 0),
+    # Subjects are 0-7 (RFC 3463 section 4), which keeps "2.753.1" out; a version number
+    # ("Postfix 2.2.22") is kept out by the word before it (see _NOT_CODE_BEFORE).
+    "enhanced": (r"(?<![\w.\-/])#?([245])\.([0-7])\.(\d{1,3})(?![\w]|\.\d)", 0),
     # RFC 5321 section 4.2: three digits, then SP or "-" (continuation) or end of line.
     "basic": (r"(?<![\w.\-/#:@\[(=+])([2-5]\d\d)(?=[ \t-]|$)", re.M),
-    "line_start": (r"^[ \t>]*([2-5]\d\d)(?=[ \t-]|$)", re.M),
+    "line_start": (r"^[ \t>|<]*([2-5]\d\d)(?=[ \t-]|$)", re.M),
     "marker": (r"(?:said:|smtp;|reason:|returned '|error:|response:|replied:|remote server:|"
                r"mail server after [^:]+:(?:<[^>]*>:)?|command:)\s*([2-5]\d\d)(?=[ \t-]|$)",
                re.I),
-    "cont": (r"^[ \t>]*([2-5]\d\d)([ \t-])[ \t]?(.*)$", 0),
+    "cont": (r"^[ \t>|<]*([2-5]\d\d)([ \t-])[ \t]?(.*)$", 0),
     # A reply that starts mid-line ("... after end of data: 421-4.7.0 ...") and continues below.
     "mid_cont": (r"(?:^|[\s:;'])([2-5]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})(?=\s))?", 0),
     "bare": (r"^(?:\s|#|[2-5]\d\d\b|[245]\.\d{1,3}\.\d{1,3}\b)*$", 0),
@@ -43,7 +45,7 @@ class Reply:
 
     A plain class, not a dataclass: this module is on the `smtpcli explain` start-up path."""
 
-    __slots__ = ("code", "enhanced", "text", "recipient", "action", "source")
+    __slots__ = ("code", "enhanced", "text", "recipient", "action", "source", "fallback_class")
 
     def __init__(self, code: int | None, enhanced: str | None, text: str,
                  recipient: str | None = None, action: str | None = None,
@@ -54,6 +56,8 @@ class Reply:
         self.recipient = recipient
         self.action = action
         self.source = source  # "code", "reply", "bounce" or "dsn"
+        # For a bounce that states no code: "4" or "5" from its DSN action or wording.
+        self.fallback_class: str | None = None
 
     def __repr__(self) -> str:
         return (f"Reply(code={self.code!r}, enhanced={self.enhanced!r}, text={self.text!r}, "
@@ -79,6 +83,8 @@ def join_continuations(text: str) -> str:
     out: list[str] = []
     current: tuple[str, str | None] | None = None  # (code, enhanced) of the reply being joined
     for line in text.split("\n"):
+        if current is not None and not line.strip():
+            continue  # some MTAs (DragonFly) put blank lines between the lines of a reply
         m = rx("cont").match(line)
         if m and current is not None and m.group(1) == current[0]:
             rest = m.group(3)
@@ -102,16 +108,30 @@ def _enhanced(m: re.Match[str]) -> str:
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
 
 
+def _basic_candidates(joined: str) -> list[re.Match[str]]:
+    """Basic codes in reading order: at a line start, after a marker ("said:", "smtp;"), or
+    anywhere when an enhanced code follows ("... 550 5.7.1 ...")."""
+    found = list(rx("line_start").finditer(joined)) + list(rx("marker").finditer(joined))
+    for m in rx("basic").finditer(joined):
+        if rx("enhanced").match(joined, m.end() + 1):
+            found.append(m)
+    found.sort(key=lambda m: m.start(1))
+    return found
+
+
+def _pick_basic(found: list[re.Match[str]]) -> re.Match[str] | None:
+    """The failure, not the greeting or a 250 before it in a quoted transcript: the first
+    4xx/5xx reply, else the first code."""
+    for m in found:
+        if m.group(1)[0] in "45":
+            return m
+    return found[0] if found else None
+
+
 def parse_reply(text: str, source: str = "reply") -> Reply | None:
     """The basic and enhanced code of one reply (either may be missing); None if neither."""
     joined = join_continuations(text)
-    basic_m: re.Match[str] | None = rx("line_start").search(joined) or rx("marker").search(joined)
-    if basic_m is None:
-        # A code followed by an enhanced code anywhere ("... 550 5.7.1 ...") is convincing.
-        for m in rx("basic").finditer(joined):
-            if rx("enhanced").match(joined, m.end() + 1):
-                basic_m = m
-                break
+    basic_m = _pick_basic(_basic_candidates(joined))
     code = int(basic_m.group(1)) if basic_m else None
     enhanced: str | None = None
     if basic_m is not None:
@@ -119,9 +139,15 @@ def parse_reply(text: str, source: str = "reply") -> Reply | None:
         if after:
             enhanced = _enhanced(after)
     if enhanced is None:
-        anywhere = rx("enhanced").search(joined)
-        if anywhere:
-            enhanced = _enhanced(anywhere)
+        # The first enhanced code of the reply's class (a 2.0.0 in a transcript is not it).
+        wanted = str(code)[0] if code is not None else "45"
+        for anywhere in rx("enhanced").finditer(joined):
+            if anywhere.group(1) in wanted:
+                enhanced = _enhanced(anywhere)
+                break
+        if enhanced is None and code is None:
+            anywhere = rx("enhanced").search(joined)
+            enhanced = _enhanced(anywhere) if anywhere else None
     if code is None and enhanced is None:
         return None
     flat = squash(joined)
