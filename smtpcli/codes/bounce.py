@@ -369,13 +369,16 @@ def read_message(msg: email.message.Message) -> list[Reply]:
     for key in order:
         reply = records[key]
         reply.source = "dsn" if parts.dsn else "bounce"
-        if reply.code is None and reply.enhanced is None:
-            # No code in the recipient's block or DSN: the whole text may still state one.
-            whole = parse_reply(full_text, source="bounce") if len(records) == 1 else None
-            if whole is not None and whole.code is not None:
+        if reply.code is None and len(records) == 1:
+            # No reply in the recipient's block or DSN: the whole text may still state one,
+            # and its words are all there is to read.
+            whole = parse_reply(full_text, source="bounce")
+            if whole is not None and whole.code is not None and whole.code >= 400:
                 whole.recipient, whole.action = reply.recipient, reply.action
-                reply = whole
-                reply.source = "dsn" if parts.dsn else "bounce"
+                reply = _merge(whole, reply) or whole
+            elif full_text.strip():
+                reply.text = squash(reply.text + " " + full_text)[:4000]
+            reply.source = "dsn" if parts.dsn else "bounce"
         if reply.code is None and reply.enhanced is None:
             reply.fallback_class = _class_from_words(full_text + " " + reply.text, reply.action)
             if not reply.text:

@@ -151,6 +151,9 @@ def parse_reply(text: str, source: str = "reply") -> Reply | None:
     if code is None and enhanced is None:
         return None
     flat = squash(joined)
+    if code is not None and enhanced is not None:
+        # Postfix flattens a multi-line reply: "... at a rate that 550-5.2.1 prevents ...".
+        flat = re.sub(rf"(?<=\S) {code}[ -]#?{re.escape(enhanced)}(?= )", "", flat)
     reply = Reply(code=code, enhanced=enhanced, text=flat, source=source)
     if source == "reply" and reply.bare:
         reply.source = "code"
@@ -167,7 +170,10 @@ def _address(value: str | None) -> str | None:
 
 def _dsn_reply(fields: dict[str, str]) -> Reply | None:
     diag = fields.get("diagnostic-code", "")
-    _, sep, diag_text = diag.partition(";")
+    diag_type, sep, diag_text = diag.partition(";")
+    if sep and diag_type.strip().lower() == "x-unix":
+        # A local program's exit status (X-Unix; 255), not an SMTP reply (RFC 3464 2.3.6).
+        diag_text = f"local delivery program exit status {diag_text.strip()}"
     # Keep the folded lines apart so that multi-line replies (550-5.1.1 ...) are joined right.
     diag_text = "\n".join(line.strip() for line in (diag_text if sep else diag).splitlines())
     diag_text = diag_text.strip()
