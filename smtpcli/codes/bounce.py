@@ -21,17 +21,25 @@ import json
 import re
 from email.header import decode_header, make_header
 
-from smtpcli.codes.parse import Reply, parse_reply, rx, squash
+from smtpcli.codes.parse import (
+    Reply,
+    _field_pairs,
+    delivery_status_blocks,
+    dsn_recipients,
+    parse_reply,
+    rx,
+    squash,
+)
 
-_ADDR = r"(?:\"[^\"\s@]+\"|[\w.!#$%&'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+"
+_ADDR = r"(?:\"[^\"\s@]+\"|[\w.!#$%&'*+=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+"
 _RX = {
     # "<addr>:" or "<addr>" at the start of a line (Postfix, qmail, Yahoo, x2, Sendmail lists).
-    "angle_anchor": re.compile(rf"^[ \t]*<({_ADDR})>:?(?:[ \t]+(.*))?$"),
+    "angle_anchor": re.compile(rf"^[ \t]*\"?<({_ADDR})>\"?:?(?:[ \t]+(.*))?$"),
     # "addr: 550 ..." (OpenSMTPD), "addr:" alone (some carriers).
-    "colon_anchor": re.compile(rf"^[ \t]*({_ADDR}):(?:[ \t]+(.*))?$"),
+    "colon_anchor": re.compile(rf"^[ \t]*\"?({_ADDR})\"?:(?:[ \t]+(.*))?$"),
     # An address alone on its line, maybe "(generated from ...)" or Exchange's "on DATE".
     "alone_anchor": re.compile(
-        rf"^[ \t]*(?:(?:RCPT|Recipient|To|Address|Recipient address|Original-Recipient)"
+        rf"^[ \t]*(?:(?:RCPT TO|RCPT|Recipient|To|Address|Recipient address|Original-Recipient)"
         rf"[ \t]*:[ \t]*)?<?({_ADDR})>?[ \t]*(?:\(.*\)|on [^@]*|,)?[ \t]*$", re.I),
     # Sendmail transcripts: ">>> RCPT To:<addr>" and "550 5.1.1 <addr>... User unknown".
     "rcpt_anchor": re.compile(rf"^[ \t]*>>>[ \t]*RCPT TO:[ \t]*<?({_ADDR})>?", re.I),
@@ -81,7 +89,7 @@ def looks_like_message(text: str) -> bool:
     first = head.split("\n", 1)[0]
     if first.startswith("From ") and "\n" in head:  # mbox "From " line
         first = head.split("\n", 2)[1]
-    return re.match(r"^[\w-]+:[ \t]?\S", first) is not None and "\n\n" in head + "\n\n"
+    return re.match(r"^[\w-]+:[ \t]*\S", first) is not None and "\n\n" in head + "\n\n"
 
 
 def _decode(part: email.message.Message) -> str:
@@ -132,23 +140,17 @@ def _collect(part: email.message.Message, out: _Parts) -> None:
             out.original.append(payload)
         return
     if ctype in _DSN_PARTS:
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            for block in payload[1:]:  # the first block holds the per-message fields
-                if hasattr(block, "items"):
-                    out.dsn.append({k.lower(): str(v) for k, v in block.items()})
-        else:
-            from smtpcli.codes.parse import _field_blocks
-
-            out.dsn.extend(b for b in _field_blocks(_decode(part))
-                           if "final-recipient" in b or "original-recipient" in b)
+        out.dsn.extend(dsn_recipients(delivery_status_blocks(part)))
         return
     if part.is_multipart():
         for sub in part.get_payload():  # type: ignore[union-attr]
             if isinstance(sub, email.message.Message):
                 _collect(sub, out)
         return
-    if ctype == "text/html":
+    if part.get_content_maintype() == "multipart":
+        # A multipart whose boundary could not be read (a malformed header): its raw text.
+        out.texts.append(_decode(part))
+    elif ctype == "text/html":
         out.texts.append(_html_text(_decode(part)))
     elif ctype.startswith("text/") or ctype in ("application/json", "message/feedback-report"):
         out.texts.append(_decode(part))
@@ -225,10 +227,14 @@ def _json_records(texts: list[str]) -> list[Reply]:
         start = text.find("{")
         if start < 0 or "bouncedRecipients" not in text:
             continue
+        body = text[start:text.rfind("}") + 1]
         try:
-            doc = json.loads(text[start:text.rfind("}") + 1])
+            doc = json.loads(body)
         except ValueError:
-            continue
+            try:  # a line folded inside a JSON string by the mail system
+                doc = json.loads(re.sub(r"\r?\n", "", body))
+            except ValueError:
+                continue
         if isinstance(doc.get("Message"), str):
             try:
                 doc = json.loads(doc["Message"])
@@ -354,6 +360,11 @@ def read_message(msg: email.message.Message) -> list[Reply]:
     for reply in _json_records(parts.texts):
         add(reply.recipient, reply)
     own_texts = [cut_original(t)[0] for t in parts.texts]
+    if not parts.dsn:
+        # A delivery-status body that the MIME structure did not separate (a broken boundary).
+        for text in own_texts:
+            if "final-recipient:" in text.lower():
+                parts.dsn.extend(dsn_recipients(_field_pairs(text)))
     from_dsn = set(order)
     blocks = [b for t in own_texts for b in text_blocks(t)]
     for block in blocks:
@@ -400,11 +411,15 @@ def _fallback(msg: email.message.Message, own_texts: list[str], parts: _Parts,
     recipients: list[str] = []
     failed = _header(msg, "X-Failed-Recipients")
     candidates = _RX["addr"].findall(failed) or _RX["addr"].findall(text)
-    for addr in candidates:
-        if addr.lower() in exclude or _SYSTEM_LOCALS.match(addr.split("@")[0]):
-            continue
-        if addr.lower() not in (r.lower() for r in recipients):
-            recipients.append(addr)
+    for system_ok in (False, True):  # postmaster@ may be the recipient, if nobody else is
+        for addr in candidates:
+            if addr.lower() in exclude or (
+                    not system_ok and _SYSTEM_LOCALS.match(addr.split("@")[0])):
+                continue
+            if addr.lower() not in (r.lower() for r in recipients):
+                recipients.append(addr)
+        if recipients:
+            break
     if not recipients:
         for orig in parts.original:
             if isinstance(orig, email.message.Message):

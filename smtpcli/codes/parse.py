@@ -7,14 +7,15 @@ Pure functions over strings; they never raise for odd input (a hypothesis test h
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Patterns, compiled on first use (start-up time matters for `smtpcli explain`).
 _PATTERNS = {
     # RFC 3463 section 2: class "." subject "." detail, subject and detail 1-3 digits. The
     # look-arounds keep IPv4 addresses (192.0.2.4) and versions (4.16.55.1) from matching.
-    # Subjects are 0-7 (RFC 3463 section 4), which keeps "2.753.1" out; a version number
-    # ("Postfix 2.2.22") is kept out by the word before it (see _NOT_CODE_BEFORE).
-    "enhanced": (r"(?<![\w.\-/])#?([245])\.([0-7])\.(\d{1,3})(?![\w]|\.\d)", 0),
+    # In a bounce, parse_reply also drops subjects above 7 (RFC 3463 section 4 defines 0-7),
+    # which keeps parts of addresses and versions ("2.753.1") out.
+    "enhanced": (r"(?<![\w./])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)", 0),
     # RFC 5321 section 4.2: three digits, then SP or "-" (continuation) or end of line.
     "basic": (r"(?<![\w.\-/#:@\[(=+])([2-5]\d\d)(?=[ \t-]|$)", re.M),
     "line_start": (r"^[ \t>|<]*([2-5]\d\d)(?=[ \t-]|$)", re.M),
@@ -133,21 +134,26 @@ def parse_reply(text: str, source: str = "reply") -> Reply | None:
     joined = join_continuations(text)
     basic_m = _pick_basic(_basic_candidates(joined))
     code = int(basic_m.group(1)) if basic_m else None
+    strict = source in ("bounce", "dsn")
+
+    def valid(m: re.Match[str] | None) -> bool:
+        return m is not None and (not strict or int(m.group(2)) <= 7)
+
     enhanced: str | None = None
     if basic_m is not None:
         after = rx("enhanced").match(joined, basic_m.end(1) + 1)
-        if after:
+        if after is not None and valid(after):
             enhanced = _enhanced(after)
     if enhanced is None:
         # The first enhanced code of the reply's class (a 2.0.0 in a transcript is not it).
         wanted = str(code)[0] if code is not None else "45"
         for anywhere in rx("enhanced").finditer(joined):
-            if anywhere.group(1) in wanted:
+            if anywhere.group(1) in wanted and valid(anywhere):
                 enhanced = _enhanced(anywhere)
                 break
-        if enhanced is None and code is None:
-            anywhere = rx("enhanced").search(joined)
-            enhanced = _enhanced(anywhere) if anywhere else None
+        if enhanced is None and code is None and not strict:
+            first = rx("enhanced").search(joined)
+            enhanced = _enhanced(first) if first else None
     if code is None and enhanced is None:
         return None
     flat = squash(joined)
@@ -194,37 +200,54 @@ def _dsn_reply(fields: dict[str, str]) -> Reply | None:
     return reply
 
 
-def _field_blocks(text: str) -> list[dict[str, str]]:
-    """RFC 822-style field blocks separated by blank lines (RFC 3464 section 2.1)."""
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    last: str | None = None
+def _field_pairs(text: str) -> list[list[tuple[str, str]]]:
+    """RFC 822-style field blocks separated by blank lines (RFC 3464 section 2.1), each as
+    (lowercased name, value) pairs in order; folded lines stay on their own lines."""
+    blocks: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
     for line in text.replace("\r", "").split("\n"):
         if not line.strip():
             if current:
                 blocks.append(current)
-            current, last = {}, None
-        elif line[0] in " \t" and last is not None:
-            current[last] += "\n" + line.strip()
+            current = []
+        elif line[0] in " \t" and current:
+            name, value = current[-1]
+            current[-1] = (name, value + "\n" + line.strip())
         else:
             name, sep, value = line.partition(":")
             if sep and name.strip() and " " not in name.strip():
-                last = name.strip().lower()
-                current[last] = value.strip()
-            else:
-                last = None
+                current.append((name.strip().lower(), value.strip()))
     if current:
         blocks.append(current)
     return blocks
 
 
+def dsn_recipients(blocks: list[list[tuple[str, str]]]) -> list[dict[str, str]]:
+    """The per-recipient field groups of a delivery-status body.
+
+    RFC 3464 puts a blank line between groups; some MTAs (AOL) do not, or glue the
+    per-message fields to the first recipient, so a repeated Final-/Original-Recipient also
+    starts a new group."""
+    groups: list[dict[str, str]] = []
+    for block in blocks:
+        current: dict[str, str] = {}
+        for name, value in block:
+            starts = name in ("final-recipient", "original-recipient") and (
+                "final-recipient" in current or name in current)
+            if starts and current:
+                groups.append(current)
+                current = {}
+            current.setdefault(name, value)
+        groups.append(current)
+    return [g for g in groups if "final-recipient" in g or "original-recipient" in g]
+
+
 def _dsn_from_text(text: str) -> list[Reply]:
     replies = []
-    for block in _field_blocks(text):
-        if "final-recipient" in block or "original-recipient" in block:
-            reply = _dsn_reply(block)
-            if reply is not None:
-                replies.append(reply)
+    for fields in dsn_recipients(_field_pairs(text)):
+        reply = _dsn_reply(fields)
+        if reply is not None:
+            replies.append(reply)
     return replies
 
 
@@ -236,23 +259,25 @@ def _dsn_from_mime(text: str) -> list[Reply]:
     msg = email.message_from_string(text)
     replies: list[Reply] = []
     for part in msg.walk():
-        ctype = part.get_content_type()
-        if ctype not in ("message/delivery-status", "message/global-delivery-status"):
+        if part.get_content_type() not in ("message/delivery-status",
+                                           "message/global-delivery-status"):
             continue
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            for block in payload[1:]:  # the first block holds the per-message fields
-                if not hasattr(block, "items"):
-                    continue
-                fields = {k.lower(): str(v) for k, v in block.items()}
-                reply = _dsn_reply(fields)
-                if reply is not None:
-                    replies.append(reply)
-        else:
-            raw = part.get_payload(decode=True)
-            body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload)
-            replies.extend(_dsn_from_text(body))
+        for fields in dsn_recipients(delivery_status_blocks(part)):
+            reply = _dsn_reply(fields)
+            if reply is not None:
+                replies.append(reply)
     return replies
+
+
+def delivery_status_blocks(part: Any) -> list[list[tuple[str, str]]]:
+    """The field blocks of a message/delivery-status part, parsed or not by the email package."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [[(k.lower(), str(v)) for k, v in block.items()]
+                for block in payload if hasattr(block, "items")]
+    raw = part.get_payload(decode=True)
+    body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload)
+    return _field_pairs(body)
 
 
 def _bounce_blocks(text: str) -> list[Reply]:
