@@ -36,6 +36,8 @@ _RX = {
     # "<addr>:" or "<addr>" at the start of a line (Postfix, qmail, Yahoo, x2, Sendmail lists).
     "angle_anchor": re.compile(rf"^[ \t]*\"?<({_ADDR})>\"?:?(?:[ \t]+(.*))?$"),
     # "addr: 550 ..." (OpenSMTPD), "addr:" alone (some carriers).
+    "lead_anchor": re.compile(rf"^({_ADDR})[ \t]+((?:Invalid|Unknown|User|Mailbox|"
+                              rf"Recipient|Address|Error|Delivery|Message)\b.*)$", re.I),
     "colon_anchor": re.compile(rf"^[ \t]*\"?({_ADDR})\"?:(?:[ \t]+(.*))?$"),
     # An address alone on its line, maybe "(generated from ...)" or Exchange's "on DATE".
     "alone_anchor": re.compile(
@@ -59,7 +61,7 @@ _RX = {
         r"The text of your message)", re.I),
     "header_line": re.compile(
         r"^(?:Received|Return-Path|From|Subject|Message-I[dD]|Date|To|MIME-Version|"
-        r"Content-Type|DKIM-Signature|X-[\w-]+|Authentication-Results):[ \t]", re.I),
+        r"Content-Type|DKIM-Signature|X-[\w-]+|Authentication-Results):", re.I),
     "tag": re.compile(r"<(?:style|script|head)\b.*?</(?:style|script|head)>|<[^>]+>", re.I | re.S),
     "permanent_words": re.compile(r"permanent|fatal|given up|giving up|could not be delivered|"
                                   r"undeliverable|failed|not be reached|unable to deliver", re.I),
@@ -89,7 +91,9 @@ def looks_like_message(text: str) -> bool:
     first = head.split("\n", 1)[0]
     if first.startswith("From ") and "\n" in head:  # mbox "From " line
         first = head.split("\n", 2)[1]
-    return re.match(r"^[\w-]+:[ \t]*\S", first) is not None and "\n\n" in head + "\n\n"
+    lines = [first] + head.split("\n")[1:6]
+    fields = sum(1 for line in lines if re.match(r"^[\w-]+:", line))
+    return re.match(r"^[\w-]+:", first) is not None and fields >= 2
 
 
 def _decode(part: email.message.Message) -> str:
@@ -166,7 +170,7 @@ def cut_original(text: str) -> tuple[str, str]:
             return "\n".join(lines[:i]), "\n".join(lines[i:])
         # A block of header fields (two in a row, not indented) starts the original.
         if (_RX["header_line"].match(line) and i + 1 < len(lines)
-                and (_RX["header_line"].match(lines[i + 1]) or lines[i + 1][:1] in " \t")
+                and (_RX["header_line"].match(lines[i + 1]) or lines[i + 1][:1] in (" ", "\t"))
                 and not line.lower().startswith(("to:", "subject:", "date:"))):
             return "\n".join(lines[:i]), "\n".join(lines[i:])
     return "\n".join(lines), ""
@@ -183,7 +187,7 @@ class _Block:
 def _anchor(line: str) -> tuple[str, str | None] | None:
     """(recipient, rest of the line) when ``line`` starts a per-recipient block."""
     for name in ("rcpt_anchor", "sendmail_line", "angle_anchor", "colon_anchor",
-                 "alone_anchor"):
+                 "alone_anchor", "lead_anchor"):
         m = _RX[name].match(line)
         if m:
             rest = m.group(2) if m.re.groups >= 2 else None
@@ -421,6 +425,12 @@ def _fallback(msg: email.message.Message, own_texts: list[str], parts: _Parts,
         if recipients:
             break
     if not recipients:
+        for orig in parts.original:
+            # A bounce forwarded as an attachment (the outer one says nothing itself).
+            if isinstance(orig, email.message.Message) and is_bounce(orig):
+                for nested in read_message(orig):
+                    add(nested.recipient, nested)
+                return
         for orig in parts.original:
             if isinstance(orig, email.message.Message):
                 recipients.extend(_RX["addr"].findall(_header(orig, "To")))

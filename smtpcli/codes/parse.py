@@ -20,7 +20,8 @@ _PATTERNS = {
     "basic": (r"(?<![\w.\-/#:@\[(=+])([2-5]\d\d)(?=[ \t-]|$)", re.M),
     "line_start": (r"^[ \t>|<]*([2-5]\d\d)(?=[ \t-]|$)", re.M),
     "marker": (r"(?:said:|smtp;|reason:|returned '|error:|response:|replied:|remote server:|"
-               r"mail server after [^:]+:(?:<[^>]*>:)?|command:)\s*([2-5]\d\d)(?=[ \t-]|$)",
+               r"mail server after [^:]+:(?:<[^>]*>:)?|command:|(?:error[_ ]?)?code\s*:)\s*"
+               r"([2-5]\d\d)(?=[ \t,;-]|$)",
                re.I),
     "cont": (r"^[ \t>|<]*([2-5]\d\d)([ \t-])[ \t]?(.*)$", 0),
     # A reply that starts mid-line ("... after end of data: 421-4.7.0 ...") and continues below.
@@ -232,8 +233,10 @@ def dsn_recipients(blocks: list[list[tuple[str, str]]]) -> list[dict[str, str]]:
     for block in blocks:
         current: dict[str, str] = {}
         for name, value in block:
+            other = "original-recipient" if name == "final-recipient" else "final-recipient"
             starts = name in ("final-recipient", "original-recipient") and (
-                "final-recipient" in current or name in current)
+                name in current or (other in current and (
+                    "action" in current or "status" in current)))
             if starts and current:
                 groups.append(current)
                 current = {}
