@@ -278,8 +278,9 @@ def _dsn_record(fields: dict[str, str]) -> tuple[str | None, Reply]:
     from smtpcli.codes.parse import _address, _dsn_reply
 
     reply = _dsn_reply(fields) or Reply(None, None, "", source="dsn")
-    reply.recipient = _address(fields.get("final-recipient")) or _address(
-        fields.get("original-recipient"))
+    final = _address(fields.get("final-recipient"))
+    original = _address(fields.get("original-recipient"))
+    reply.recipient = final if final and ("@" in final or not original) else original
     reply.action = squash(fields.get("action", "")).lower() or None
     return reply.recipient, reply
 
@@ -359,11 +360,20 @@ def read_message(msg: email.message.Message) -> list[Reply]:
             merged.recipient = records[key].recipient
             records[key] = merged
 
+    failed_hdr = _RX["addr"].findall(_header(msg, "X-Failed-Recipients"))
     for fields in parts.dsn:
-        add(*_dsn_record(fields))
+        recipient, reply = _dsn_record(fields)
+        if recipient and "@" not in recipient and len(failed_hdr) == 1:
+            recipient = failed_hdr[0]  # a file or pipe as Final-Recipient (Exim): the address
+        add(recipient, reply)
     for reply in _json_records(parts.texts):
         add(reply.recipient, reply)
-    own_texts = [cut_original(t)[0] for t in parts.texts]
+    own_texts = []
+    for text in parts.texts:
+        own, quoted = cut_original(text)
+        own_texts.append(own)
+        if quoted.strip():
+            parts.original.append(quoted)
     if not parts.dsn:
         # A delivery-status body that the MIME structure did not separate (a broken boundary).
         for text in own_texts:
@@ -414,6 +424,11 @@ def _fallback(msg: email.message.Message, own_texts: list[str], parts: _Parts,
             exclude.update(a.lower() for a in _RX["addr"].findall(_header(orig, "From")))
     recipients: list[str] = []
     failed = _header(msg, "X-Failed-Recipients")
+    nested = [] if failed else _nested_bounce(parts)
+    for reply in nested:
+        add(reply.recipient, reply)
+    if nested:
+        return
     candidates = _RX["addr"].findall(failed) or _RX["addr"].findall(text)
     for system_ok in (False, True):  # postmaster@ may be the recipient, if nobody else is
         for addr in candidates:
@@ -426,12 +441,6 @@ def _fallback(msg: email.message.Message, own_texts: list[str], parts: _Parts,
             break
     if not recipients:
         for orig in parts.original:
-            # A bounce forwarded as an attachment (the outer one says nothing itself).
-            if isinstance(orig, email.message.Message) and is_bounce(orig):
-                for nested in read_message(orig):
-                    add(nested.recipient, nested)
-                return
-        for orig in parts.original:
             if isinstance(orig, email.message.Message):
                 recipients.extend(_RX["addr"].findall(_header(orig, "To")))
     reply = parse_reply(text, source="bounce")
@@ -439,3 +448,21 @@ def _fallback(msg: email.message.Message, own_texts: list[str], parts: _Parts,
         one = Reply(reply.code, reply.enhanced, reply.text, source="bounce") if reply else \
             Reply(None, None, "", source="bounce")
         add(addr, one)
+
+
+def _nested_bounce(parts: _Parts) -> list[Reply]:
+    """A bounce forwarded as an attachment or quoted inline, when the outer message says
+    nothing itself (a helpdesk or list forwarding the MTA's report)."""
+    for orig in parts.original:
+        inner: email.message.Message | None = orig if isinstance(
+            orig, email.message.Message) else None
+        if isinstance(orig, str):
+            body = orig.split("\n", 1)[1] if orig.startswith("---") else orig
+            body = body.lstrip("\n")
+            if looks_like_message(body):
+                inner = email.message_from_string(body)
+        if inner is not None and is_bounce(inner):
+            found = read_message(inner)
+            if found:
+                return found
+    return []
