@@ -41,7 +41,7 @@ _RX = {
     "colon_anchor": re.compile(rf"^[ \t]*\"?({_ADDR})\"?:(?:[ \t]+(.*))?$"),
     # An address alone on its line, maybe "(generated from ...)" or Exchange's "on DATE".
     "alone_anchor": re.compile(
-        rf"^[ \t]*(?:(?:RCPT TO|RCPT|Recipient|To|Address|Recipient address|Original-Recipient)"
+        rf"^[ \t]*(?:(?:RCPT TO|RCPT|Recipient|Address|Recipient address|Original-Recipient)"
         rf"[ \t]*:[ \t]*)?<?({_ADDR})>?[ \t]*(?:\(.*\)|on [^@]*|,)?[ \t]*$", re.I),
     # Sendmail transcripts: ">>> RCPT To:<addr>" and "550 5.1.1 <addr>... User unknown".
     "rcpt_anchor": re.compile(rf"^[ \t]*>>>[ \t]*RCPT TO:[ \t]*<?({_ADDR})>?", re.I),
@@ -292,8 +292,8 @@ def _merge(best: Reply | None, other: Reply | None) -> Reply | None:
     if best is None:
         return other
     winner, loser = (other, best) if _quality(other) > _quality(best) else (best, other)
-    if loser.enhanced and not loser.enhanced.endswith(".0.0") and (
-        winner.enhanced is None or winner.enhanced.endswith(".0.0")
+    if loser.enhanced and (winner.enhanced is None or (
+        winner.enhanced.endswith(".0.0") and not loser.enhanced.endswith(".0.0"))
     ) and (winner.code is None or str(winner.code)[0] == loser.enhanced[0]):
         winner.enhanced = loser.enhanced
     if not winner.action:
@@ -360,12 +360,6 @@ def read_message(msg: email.message.Message) -> list[Reply]:
             merged.recipient = records[key].recipient
             records[key] = merged
 
-    failed_hdr = _RX["addr"].findall(_header(msg, "X-Failed-Recipients"))
-    for fields in parts.dsn:
-        recipient, reply = _dsn_record(fields)
-        if recipient and "@" not in recipient and len(failed_hdr) == 1:
-            recipient = failed_hdr[0]  # a file or pipe as Final-Recipient (Exim): the address
-        add(recipient, reply)
     for reply in _json_records(parts.texts):
         add(reply.recipient, reply)
     own_texts = []
@@ -379,6 +373,12 @@ def read_message(msg: email.message.Message) -> list[Reply]:
         for text in own_texts:
             if "final-recipient:" in text.lower():
                 parts.dsn.extend(dsn_recipients(_field_pairs(text)))
+    failed_hdr = _RX["addr"].findall(_header(msg, "X-Failed-Recipients"))
+    for fields in parts.dsn:
+        recipient, reply = _dsn_record(fields)
+        if recipient and "@" not in recipient and len(failed_hdr) == 1:
+            recipient = failed_hdr[0]  # a file or pipe as Final-Recipient (Exim): the address
+        add(recipient, reply)
     from_dsn = set(order)
     blocks = [b for t in own_texts for b in text_blocks(t)]
     for block in blocks:
