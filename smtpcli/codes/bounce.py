@@ -48,6 +48,9 @@ _RX = {
     "sendmail_line": re.compile(rf"^[ \t]*(?:<<<[ \t]*)?[45]\d\d[ -](?:[45]\.\d+\.\d+ )?"
                                 rf"[ \t]*<({_ADDR})>\.\.\.[ \t]*(.*)$"),
     "addr": re.compile(_ADDR),
+    "angled": re.compile(rf"<({_ADDR})>"),
+    "rcpt_to": re.compile(rf"RCPT TO:\s*<({_ADDR})>", re.I),
+    "mail_from": re.compile(rf"MAIL\s+FROM:\s*<({_ADDR})>", re.I),
     # Where a plain-text bounce starts quoting the original message (RFC 3462 section 2 puts
     # it in its own part; plain-text MTAs append it below one of these lines).
     "original": re.compile(
@@ -58,7 +61,8 @@ _RX = {
         r"The original message was|Your message reads|-+ ?(?:Returned|Original) mail ?-+|"
         r"Content-Type: message/rfc822|original message below|"
         r"headers of your message follow|Here is a copy of the first part|"
-        r"The text of your message)", re.I),
+        r"The text of your message|Original (?:message|mail)\b.{0,20}(?:follows|below))",
+        re.I),
     "header_line": re.compile(
         r"^(?:Received|Return-Path|From|Subject|Message-I[dD]|Date|To|MIME-Version|"
         r"Content-Type|DKIM-Signature|X-[\w-]+|Authentication-Results):", re.I),
@@ -429,7 +433,11 @@ def _fallback(msg: email.message.Message, own_texts: list[str], parts: _Parts,
         add(reply.recipient, reply)
     if nested:
         return
-    candidates = _RX["addr"].findall(failed) or _RX["addr"].findall(text)
+    # A quoted transcript names the recipients (RCPT TO) and the sender (MAIL FROM); otherwise
+    # bounce texts mark the failed address with angle brackets, when they mark it at all.
+    exclude.update(a.lower() for a in _RX["mail_from"].findall(text))
+    candidates = (_RX["addr"].findall(failed) or _RX["rcpt_to"].findall(text)
+                  or _RX["angled"].findall(text) or _RX["addr"].findall(text))
     for system_ok in (False, True):  # postmaster@ may be the recipient, if nobody else is
         for addr in candidates:
             if addr.lower() in exclude or (
