@@ -35,12 +35,13 @@ def _complete_codes(ctx: click.Context, param: click.Parameter, incomplete: str)
             for code, title in completion_candidates(incomplete.lstrip("#"))]
 
 
-def _read_input(inputs: tuple[str, ...]) -> str:
+def _read_input(inputs: tuple[str, ...]) -> bytes | str:
+    """The bytes of a file or stdin (a message keeps its charsets), or the arguments' text."""
     if not inputs:
         raise UsageError("nothing to explain",
                          hint="give a code (550, 5.7.26), a reply line, a bounce file, or '-'")
     if inputs == ("-",):
-        return sys.stdin.read()
+        return sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
     # A single argument is a file only when it names an existing one: provider replies are
     # full of URLs and paths ("550 5.7.1 Blocked - see https://example.com/x").
     if len(inputs) == 1 and not _CODE_ONLY.match(inputs[0]):
@@ -48,7 +49,7 @@ def _read_input(inputs: tuple[str, ...]) -> str:
         if os.path.isfile(path):
             try:
                 with open(path, "rb") as fh:
-                    return fh.read().decode("utf-8", "replace")
+                    return fh.read()
             except OSError as exc:
                 raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
         if os.path.isdir(path):
@@ -151,11 +152,12 @@ def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject
     if klass is not None or subject is not None:
         raise UsageError("--class and --subject only filter --list")
 
-    from smtpcli.codes.explainer import explain_text
+    from smtpcli.codes.explainer import explain_bytes, explain_text
 
-    text = _read_input(inputs)
+    data = _read_input(inputs)
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     try:
-        kind, records = explain_text(text)
+        kind, records = explain_bytes(data) if isinstance(data, bytes) else explain_text(data)
     except UsageError:
         if len(inputs) == 1 and _looks_like_path(inputs[0]):
             raise UsageError(f"no such file: {inputs[0]}") from None

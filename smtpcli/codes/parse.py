@@ -20,7 +20,7 @@ _PATTERNS = {
     "basic": (r"(?<![\w.\-/#:@\[(=+])([2-5]\d\d)(?=[ \t-]|$)", re.M),
     "line_start": (r"^[ \t>|<]*([2-5]\d\d)(?=[ \t-]|$)", re.M),
     "marker": (r"(?:said:|smtp;|reason:|returned '|error:|response:|replied:|remote server:|"
-               r"mail server after [^:]+:(?:<[^>]*>:)?|command:|(?:error[_ ]?)?code\s*:)\s*"
+               r"mail server after [^:]+:(?:<[^>]*>:)?|command:|talk to me:|(?:error[_ ]?)?code\s*:)\s*"
                r"([2-5]\d\d)(?=[ \t,;-]|$)",
                re.I),
     "cont": (r"^[ \t>|<]*([2-5]\d\d)([ \t-])[ \t]?(.*)$", 0),
