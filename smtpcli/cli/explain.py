@@ -122,15 +122,19 @@ def _summary(records: list[dict[str, Any]]) -> str:
               help="With --list: only this class (2, 3, 4 or 5).")
 @click.option("--subject", type=click.IntRange(0, 7), metavar="DIGIT",
               help="With --list: only enhanced codes of this subject (X.DIGIT.Z).")
+@click.option("--mailbox", "mailbox", metavar="PATH",
+              help="Explain every message of a Maildir or mbox ('-': an mbox on stdin): "
+                   "summary tables, or JSON Lines per recipient with --json.")
 @click.option("--exit-status", is_flag=True,
               help="Exit 4 for a transient and 5 for a permanent reply (worst of all recipients).")
 @json_option
 def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject: int | None,
-            exit_status: bool, json_mode: bool) -> int:
+            mailbox: str | None, exit_status: bool, json_mode: bool) -> int:
     """Explain SMTP reply codes, rejection lines and bounces.
 
     Input: a basic code (550), an enhanced code (5.7.26, #5.3.4), a whole reply line, a
-    multi-line reply, a bounce or DSN message file, or '-' for stdin.
+    multi-line reply, a bounce or DSN message file, or '-' for stdin. A single argument is
+    read as a file only when that file exists. --mailbox triages a Maildir or mbox of bounces.
 
     \b
     Examples:
@@ -138,7 +142,14 @@ def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject
       smtpcli explain "550 5.7.1 Service unavailable; client [192.0.2.1] blocked"
       smtpcli explain bounce.eml
       smtpcli explain --list --class 5 --subject 7
+      smtpcli explain --mailbox ~/Maildir/.bounces --json
     """
+    if mailbox is not None:
+        if inputs or list_mode:
+            raise UsageError("--mailbox takes no codes, replies or files, and no --list")
+        from smtpcli.cli.explain_mailbox import run_mailbox
+
+        return run_mailbox(mailbox, json_mode=json_mode)
     if list_mode:
         if inputs:
             raise UsageError("--list takes no codes", hint="use --class and --subject to filter")

@@ -48,6 +48,10 @@ _RX = {
     "sendmail_line": re.compile(rf"^[ \t]*(?:<<<[ \t]*)?[45]\d\d[ -](?:[45]\.\d+\.\d+ )?"
                                 rf"[ \t]*<({_ADDR})>\.\.\.[ \t]*(.*)$"),
     "addr": re.compile(_ADDR),
+    # The server that replied: "mx.example.com [192.0.2.1] said", "host mx.example.com".
+    "server": re.compile(r"([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\.?\s*\[(?:IPv6:)?"
+                         r"[0-9a-fA-F.:]+\]|\bhost:?\s+([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+                         r"\.[A-Za-z]{2,})\b", re.I),
     "angled": re.compile(rf"<({_ADDR})>"),
     "rcpt_to": re.compile(rf"RCPT TO:\s*<({_ADDR})>", re.I),
     "mail_from": re.compile(rf"MAIL\s+FROM:\s*<({_ADDR})>", re.I),
@@ -58,7 +62,7 @@ _RX = {
         r"This is a copy of the message|Original message (?:follows|headers?)|"
         r"-+ ?Original message ?-+|Unsent message follows|Message headers follow|"
         r"Below is a copy of the original message|The header of the original message|"
-        r"The original message was|Your message reads|-+ ?(?:Returned|Original) mail ?-+|"
+        r"Your message reads|-+ ?(?:Returned|Original) mail ?-+|"
         r"Content-Type: message/rfc822|original message below|"
         r"headers of your message follow|Here is a copy of the first part|"
         r"The text of your message|Original (?:message|mail)\b.{0,20}(?:follows|below))",
@@ -75,10 +79,11 @@ _RX = {
     "bounce_subject": re.compile(
         r"undeliver|returned|failure|failed|delivery (?:status|notification|report)|"
         r"not delivered|bounce|non.?delivery|could not be delivered|mail delivery|"
-        r"delivery problem|error|warning|rejected|returning message|"
+        r"delivery problem|error|warning|rejected|returning message|loop|"
         r"\u914d\u4fe1|\u30a8\u30e9\u30fc|\u4e0d\u80fd|\u5931\u6557", re.I),
-    "daemon": re.compile(r"mailer-daemon|postmaster|mail delivery|maildelivery|"
-                         r"bounce|no-?reply|daemon|mail administrator", re.I),
+    "daemon": re.compile(r"mailer-daemon|post_?master|mail delivery|maildelivery|"
+                         r"bounce|daemon|mail administrator", re.I),
+    "list_admin": re.compile(r"[-_.](?:admin|owner|request)@|^owner-", re.I),
 }
 _SKIP_PARTS = {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers",
                "message/global", "message/global-headers", "message/partial",
@@ -286,6 +291,8 @@ def _dsn_record(fields: dict[str, str]) -> tuple[str | None, Reply]:
     original = _address(fields.get("original-recipient"))
     reply.recipient = final if final and ("@" in final or not original) else original
     reply.action = squash(fields.get("action", "")).lower() or None
+    remote = _address(fields.get("remote-mta"))
+    reply.server = remote.strip("[]").rstrip(".") if remote else None
     return reply.recipient, reply
 
 
@@ -338,9 +345,17 @@ def is_bounce(msg: email.message.Message) -> bool:
     if msg.get_content_type() == "multipart/report" or msg.get("X-Failed-Recipients"):
         return True
     sender = _header(msg, "From") + " " + _header(msg, "Return-Path")
-    subject = _header(msg, "Subject")
-    return bool(_RX["daemon"].search(sender) or (
-        _RX["bounce_subject"].search(subject) and "<>" in str(msg.get("Return-Path", "<>"))))
+    if _RX["daemon"].search(sender):
+        return True
+    payload = msg.get_payload()
+    if isinstance(payload, str) and "bouncedRecipients" in payload:
+        return True  # an Amazon SES bounce notification (JSON, maybe inside SNS)
+    # Otherwise the subject must say so, and the envelope sender be null (RFC 5321 section
+    # 4.5.5) or a list manager's address.
+    senders = [a for a in _RX["addr"].findall(sender)]
+    null_sender = "<>" in str(msg.get("Return-Path", "<>"))
+    return bool(_RX["bounce_subject"].search(_header(msg, "Subject")) and (
+        null_sender or any(_RX["list_admin"].search(a) for a in senders)))
 
 
 def read_message(msg: email.message.Message) -> list[Reply]:
@@ -412,6 +427,9 @@ def read_message(msg: email.message.Message) -> list[Reply]:
             reply.fallback_class = _class_from_words(full_text + " " + reply.text, reply.action)
             if not reply.text:
                 reply.text = squash(full_text)[:2000]
+        if reply.server is None:
+            m = _RX["server"].search(reply.text)
+            reply.server = (m.group(1) or m.group(2)).rstrip(".") if m else None
         out.append(reply)
     return out
 

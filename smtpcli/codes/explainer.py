@@ -133,6 +133,7 @@ def explain_reply(
         "rule": rule.id if rule is not None else None,
         "recipient": reply.recipient,
         "action": reply.action,
+        "server": reply.server,
         "text": reply.text,
         "notes": notes,
     }
@@ -209,10 +210,18 @@ def explain_message_bytes(raw: bytes) -> tuple[str, list[dict[str, Any]]] | None
     """(input kind, records) of a message file, or None when no recipient record is found."""
     import email
 
+
+    return explain_message(email.message_from_bytes(raw))
+
+
+def explain_message(msg: Any, raw_text: str | None = None) -> tuple[str, list[dict[str, Any]]] | None:
+    """(input kind, records) of a parsed message; with ``raw_text``, a message in which no
+    recipient is found is read once more as plain text (a bounce pasted without MIME)."""
     from smtpcli.codes.bounce import read_message
 
-    msg = email.message_from_bytes(raw)
     replies = read_message(msg)
+    if not replies and raw_text is not None:
+        replies = [r for r in find_replies(raw_text) if r.code is not None or r.enhanced]
     if not replies:
         return None
     kind = "dsn" if any(r.source == "dsn" for r in replies) else "bounce"

@@ -47,7 +47,8 @@ class Reply:
 
     A plain class, not a dataclass: this module is on the `smtpcli explain` start-up path."""
 
-    __slots__ = ("code", "enhanced", "text", "recipient", "action", "source", "fallback_class")
+    __slots__ = ("code", "enhanced", "text", "recipient", "action", "source", "fallback_class",
+                 "server")
 
     def __init__(self, code: int | None, enhanced: str | None, text: str,
                  recipient: str | None = None, action: str | None = None,
@@ -60,6 +61,7 @@ class Reply:
         self.source = source  # "code", "reply", "bounce" or "dsn"
         # For a bounce that states no code: "4" or "5" from its DSN action or wording.
         self.fallback_class: str | None = None
+        self.server: str | None = None  # the host that gave the reply, when a bounce says
 
     def __repr__(self) -> str:
         return (f"Reply(code={self.code!r}, enhanced={self.enhanced!r}, text={self.text!r}, "
