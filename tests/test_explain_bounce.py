@@ -1,0 +1,161 @@
+"""Bounce layouts and reply-selection rules of smtpcli.codes.bounce, one small message each.
+
+The messages are written here in the shapes the MTAs use (see their sources and bounce
+templates: Postfix bounce(8), qmail-send, Exim, Sendmail, OpenSMTPD, RFC 3464); what is
+asserted is the reading: one record per failed recipient, with its own reply."""
+
+from __future__ import annotations
+
+import json
+
+from smtpcli.codes.explainer import explain_bytes
+
+HEAD = ("From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\n"
+        "Subject: Undelivered Mail Returned to Sender\nMessage-ID: <b1@mx.example.net>\n")
+
+
+def _records(body: str, head: str = HEAD) -> list[tuple[str | None, int | None, str | None,
+                                                       str]]:
+    _, records = explain_bytes((head + body).encode())
+    return [(r["recipient"], r["code"], r["enhanced"], r["cause"]) for r in records]
+
+
+def test_qmail_blocks() -> None:
+    body = ("\nHi. This is the qmail-send program at mx.example.net.\n"
+            "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+            "<a@example.jp>:\n192.0.2.1 does not like recipient.\n"
+            "Remote host said: 550 5.1.1 <a@example.jp>... User Unknown\n"
+            "Giving up on 192.0.2.1.\n\n"
+            "<b@example.jp>:\n192.0.2.1 does not like recipient.\n"
+            "Remote host said: 552 5.2.2 <b@example.jp>... Mailbox Full\n\n"
+            "--- Below this line is a copy of the message.\n\n"
+            "Return-Path: <sender@example.org>\nFrom: sender@example.org\n"
+            "To: a@example.jp, b@example.jp\nSubject: x\n\n550 5.7.1 not this one\n")
+    assert _records(body) == [("a@example.jp", 550, "5.1.1", "recipient-unknown"),
+                              ("b@example.jp", 552, "5.2.2", "mailbox-full")]
+
+
+def test_opensmtpd_lines() -> None:
+    body = ("\n    Hi!\n\n    An error has occurred while attempting to deliver a message for\n"
+            "    the following list of recipients:\n\n"
+            "full@example.jp: 552 5.2.2 <full@example.jp>... Mailbox Full\n"
+            "gone@example.jp: 550 5.1.1 <gone@example.jp>... User Unknown\n\n"
+            "    Below is a copy of the original message:\n\nSubject: t\nFrom: s@example.org\n")
+    assert _records(body) == [("full@example.jp", 552, "5.2.2", "mailbox-full"),
+                              ("gone@example.jp", 550, "5.1.1", "recipient-unknown")]
+
+
+def test_exim_indented_address() -> None:
+    body = ("\nThis message was created automatically by mail delivery software.\n\n"
+            "A message that you sent could not be delivered to one or more of its\n"
+            "recipients. This is a permanent error. The following address(es) failed:\n\n"
+            "  user@example.com\n"
+            "    host mx.example.com [192.0.2.9]\n"
+            "    SMTP error from remote mail server after RCPT TO:<user@example.com>:\n"
+            "    550 5.1.1 No such user here\n\n"
+            "------ This is a copy of the message, including all the headers. ------\n\n"
+            "From: s@example.org\nSubject: t\n")
+    _, (rec,) = explain_bytes((HEAD + body).encode())
+    assert (rec["recipient"], rec["code"], rec["enhanced"], rec["cause"]) == (
+        "user@example.com", 550, "5.1.1", "recipient-unknown")
+    assert rec["server"] == "mx.example.com"
+
+
+def test_sendmail_transcript_failure_after_250() -> None:
+    # An earlier 250 in the quoted transcript is not the failure; the 451 after it is.
+    body = ("\n   ----- The following addresses had permanent fatal errors -----\n"
+            "<x@example.net>\n\n   ----- Transcript of session follows -----\n"
+            "... while talking to mx.example.net.:\n>>> MAIL From:<s@example.org>\n"
+            "<<< 250 2.1.0 Ok\n>>> RCPT To:<x@example.net>\n<<< 250 2.1.5 Ok\n>>> DATA\n"
+            "<<< 451 4.3.0 Error: queue file write error\n")
+    assert _records(body) == [("x@example.net", 451, "4.3.0", "server-unavailable")]
+
+
+def test_greeting_is_not_the_failure() -> None:
+    body = ("\nThere was an error delivering your mail to <r@example.fr>.\n\n"
+            "smtp.example.fr [192.0.2.7] said: 220-smtp.example.fr 421 4.7.0 Service "
+            "refused, too many connections from your IP, try later\n")
+    (rec,) = _records(body)
+    assert rec[:3] == ("r@example.fr", 421, "4.7.0")
+
+
+def test_numbers_in_ips_versions_and_exit_statuses_are_not_codes() -> None:
+    dsn = ("MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+           "boundary=B\n\n--B\nContent-Type: text/plain\n\nDelivery to a local program "
+           "failed (Postfix 2.2.22 on host 10.2.753.1).\n\n--B\n"
+           "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+           "Final-Recipient: rfc822; p@example.net\nAction: failed\nStatus: 5.3.0\n"
+           "Diagnostic-Code: X-Unix; 255\n\n--B--\n")
+    (rec,) = _records(dsn)
+    assert rec == ("p@example.net", None, "5.3.0", rec[3])
+
+
+def test_generic_dsn_status_gives_way_to_the_text_reply() -> None:
+    dsn = ("MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+           "boundary=B\n\n--B\nContent-Type: text/plain\n\n<g@example.com>: host "
+           "gmail-smtp-in.l.google.com[192.0.2.3] said: 550-5.7.26 Unauthenticated email is "
+           "not accepted due to domain's DMARC policy. 550 5.7.26 - gsmtp (in reply to end "
+           "of DATA command)\n\n--B\nContent-Type: message/delivery-status\n\n"
+           "Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; g@example.com\n"
+           "Action: failed\nStatus: 5.0.0\n\n--B--\n")
+    assert _records(dsn) == [("g@example.com", 550, "5.7.26", "sender-authentication")]
+
+
+def test_dsn_groups_without_blank_lines_and_returned_original_ignored() -> None:
+    inner_dsn = ("Content-Type: message/delivery-status\n\nReporting-MTA: dns; old\n\n"
+                 "Final-Recipient: rfc822; old@example.org\nAction: failed\nStatus: 5.1.1\n")
+    dsn = ("MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+           "boundary=B\n\n--B\nContent-Type: text/plain\n\nSorry.\n\n--B\n"
+           "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n"
+           "Final-Recipient: rfc822; one@example.jp\nAction: failed\nStatus: 5.2.2\n"
+           "Diagnostic-Code: smtp; 552 5.2.2 Mailbox Full\n"
+           "Final-Recipient: rfc822; two@example.jp\nAction: failed\nStatus: 5.1.1\n"
+           "Diagnostic-Code: smtp; 550 5.1.1 User Unknown\n\n--B\n"
+           "Content-Type: message/rfc822\n\nFrom: s@example.org\nMIME-Version: 1.0\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=C\n\n"
+           "--C\n" + inner_dsn + "\n--C--\n\n--B--\n")
+    assert _records(dsn) == [("one@example.jp", 552, "5.2.2", "mailbox-full"),
+                             ("two@example.jp", 550, "5.1.1", "recipient-unknown")]
+
+
+def test_same_recipient_in_two_languages_is_one_record() -> None:
+    body = ("\n<u@example.jp>:\nRemote host said: 550 5.1.1 <u@example.jp>... User Unknown\n\n"
+            "<u@example.jp>:\n\u30ea\u30e2\u30fc\u30c8\u30db\u30b9\u30c8: 550 5.1.1 "
+            "<u@example.jp>... User Unknown\n")
+    assert _records(body) == [("u@example.jp", 550, "5.1.1", "recipient-unknown")]
+
+
+def test_bounce_without_code_is_explained_from_its_words() -> None:
+    body = ("\nThis is the mail system.\n\nThere was an error delivering your mail to "
+            "<f@example.org>.\nMailbox is frozen.\n\nThis is a permanent error; I've given "
+            "up.\n")
+    _, (rec,) = explain_bytes((HEAD + body).encode())
+    assert (rec["code"], rec["enhanced"], rec["class"], rec["cause"]) == (
+        None, None, "permanent", "mailbox-disabled")
+    assert any("states no SMTP reply code" in n for n in rec["notes"])
+    delayed = body.replace("permanent error; I've given up", "Delivery has been delayed; "
+                                                             "we will retry")
+    _, (rec,) = explain_bytes((HEAD + delayed).encode())
+    assert rec["class"] == "transient"
+
+
+def test_ses_json_notification() -> None:
+    message = {"notificationType": "Bounce", "bounce": {
+        "bounceType": "Permanent", "bouncedRecipients": [
+            {"emailAddress": "bounce@example.com", "action": "failed", "status": "5.1.1",
+             "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]},
+        "mail": {"source": "s@example.org"}}
+    body = "\n" + json.dumps({"Type": "Notification", "Message": json.dumps(message)}) + "\n"
+    head = "From: no-reply@sns.example.com\nTo: s@example.org\nSubject: AWS Notification\n"
+    assert _records(body, head) == [("bounce@example.com", 550, "5.1.1", "recipient-unknown")]
+
+
+def test_forwarded_bounce_is_read_when_the_outer_says_nothing() -> None:
+    inner = ("From: MAILER-DAEMON@mx.example.net\nSubject: Returned mail\n\n"
+             "<n@example.org>:\nRemote host said: 550 5.1.1 unknown user\n")
+    outer = ("From: helpdesk@example.org\nTo: s@example.org\nSubject: Fwd: Returned mail\n"
+             "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=Z\n\n--Z\n"
+             "Content-Type: text/plain\n\nSee attached.\n\n--Z\n"
+             "Content-Type: message/rfc822\n\n" + inner + "\n--Z--\n")
+    _, records = explain_bytes(outer.encode())
+    assert [(r["recipient"], r["enhanced"]) for r in records] == [("n@example.org", "5.1.1")]
