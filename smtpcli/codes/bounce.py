@@ -19,6 +19,7 @@ import email
 import email.message
 import json
 import re
+from collections.abc import Callable
 from email.header import decode_header, make_header
 
 from smtpcli.codes.parse import (
@@ -167,8 +168,6 @@ def _collect(part: email.message.Message, out: _Parts) -> None:
         out.texts.append(_html_text(_decode(part)))
     elif ctype.startswith("text/") or ctype in ("application/json", "message/feedback-report"):
         out.texts.append(_decode(part))
-    elif part.get_content_maintype() == "message" or ctype == "application/octet-stream":
-        pass
 
 
 def cut_original(text: str) -> tuple[str, str]:
@@ -296,12 +295,8 @@ def _dsn_record(fields: dict[str, str]) -> tuple[str | None, Reply]:
     return reply.recipient, reply
 
 
-def _merge(best: Reply | None, other: Reply | None) -> Reply | None:
+def _merge(best: Reply, other: Reply) -> Reply:
     """The reply that says more; a generic enhanced code (X.0.0) gives way to a specific one."""
-    if other is None:
-        return best
-    if best is None:
-        return other
     winner, loser = (other, best) if _quality(other) > _quality(best) else (best, other)
     if loser.enhanced and (winner.enhanced is None or (
         winner.enhanced.endswith(".0.0") and not loser.enhanced.endswith(".0.0"))
@@ -333,7 +328,7 @@ def _block_reply(lines: list[str]) -> Reply | None:
 
 
 def _sender_addresses(msg: email.message.Message) -> set[str]:
-    out = set()
+    out: set[str] = set()
     for name in ("From", "Return-Path", "Reply-To", "Sender", "To", "Delivered-To",
                  "Errors-To"):
         out.update(a.lower() for a in _RX["addr"].findall(_header(msg, name)))
@@ -375,7 +370,6 @@ def read_message(msg: email.message.Message) -> list[Reply]:
             records[key] = reply
         else:
             merged = _merge(records[key], reply)
-            assert merged is not None
             merged.recipient = records[key].recipient
             records[key] = merged
 
@@ -419,7 +413,7 @@ def read_message(msg: email.message.Message) -> list[Reply]:
             whole = parse_reply(full_text, source="bounce")
             if whole is not None and whole.code is not None and whole.code >= 400:
                 whole.recipient, whole.action = reply.recipient, reply.action
-                reply = _merge(whole, reply) or whole
+                reply = _merge(whole, reply)
             elif full_text.strip():
                 reply.text = squash(reply.text + " " + full_text)[:4000]
             reply.source = "dsn" if parts.dsn else "bounce"
@@ -435,10 +429,9 @@ def read_message(msg: email.message.Message) -> list[Reply]:
 
 
 def _fallback(msg: email.message.Message, own_texts: list[str], parts: _Parts,
-              add: object) -> None:
+              add: Callable[[str | None, Reply | None], None]) -> None:
     """No DSN and no per-recipient block: the failed addresses the bounce names, with the
     reply its text states."""
-    assert callable(add)
     text = "\n".join(own_texts)
     exclude = _sender_addresses(msg)
     for orig in parts.original:
@@ -469,11 +462,10 @@ def _fallback(msg: email.message.Message, own_texts: list[str], parts: _Parts,
         for orig in parts.original:
             if isinstance(orig, email.message.Message):
                 recipients.extend(_RX["addr"].findall(_header(orig, "To")))
-    reply = parse_reply(text, source="bounce")
+    stated = parse_reply(text, source="bounce")
     for addr in recipients:
-        one = Reply(reply.code, reply.enhanced, reply.text, source="bounce") if reply else \
-            Reply(None, None, "", source="bounce")
-        add(addr, one)
+        add(addr, Reply(stated.code, stated.enhanced, stated.text, source="bounce")
+            if stated else Reply(None, None, "", source="bounce"))
 
 
 def _nested_bounce(parts: _Parts) -> list[Reply]:
