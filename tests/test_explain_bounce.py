@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from smtpcli.codes.explainer import explain_bytes
+from smtpcli.errors import UsageError
 
 HEAD = ("From: MAILER-DAEMON@mx.example.net\nTo: sender@example.org\n"
         "Subject: Undelivered Mail Returned to Sender\nMessage-ID: <b1@mx.example.net>\n")
@@ -159,3 +163,29 @@ def test_forwarded_bounce_is_read_when_the_outer_says_nothing() -> None:
              "Content-Type: message/rfc822\n\n" + inner + "\n--Z--\n")
     _, records = explain_bytes(outer.encode())
     assert [(r["recipient"], r["enhanced"]) for r in records] == [("n@example.org", "5.1.1")]
+
+
+_PIECES = st.sampled_from([
+    HEAD, "MIME-Version: 1.0\n", "Content-Type: multipart/report; boundary=B\n", "\n", "--B\n",
+    "--B--\n", "Content-Type: message/delivery-status\n", "Content-Type: message/rfc822\n",
+    "Final-Recipient: rfc822; a@example.org\n", "Action: failed\n", "Status: 5.1.1\n",
+    "Diagnostic-Code: X-Unix; 255\n", "Diagnostic-Code: smtp; 550 5.7.1 no\n",
+    "<b@example.org>:\n", "Remote host said: 421 4.2.1 later\n", "  c@example.org\n",
+    ">>> RCPT To:<d@example.org>\n", "<<< 250 2.0.0 Ok\n", "220-greeting 451 4.3.0 x\n",
+    "--- Below this line is a copy of the message.\n", "{\"bouncedRecipients\": [\n",
+    "Content-Transfer-Encoding: base64\n", "=?utf-8?b?///=?=\n", "\x00\xff\n",
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_PIECES, max_size=25), st.text(max_size=80))
+def test_any_message_is_read_without_crashing(pieces: list[str], noise: str) -> None:
+    """Whatever the layout, the reader returns records or says there are none."""
+    raw = ("".join(pieces) + noise).encode("utf-8", "surrogatepass")
+    try:
+        _, records = explain_bytes(raw)
+    except UsageError:
+        return
+    for rec in records:
+        assert rec["class"] in ("success", "intermediate", "transient", "permanent")
+        assert rec["enhanced"] is None or rec["enhanced"][0] in "245"
