@@ -189,3 +189,19 @@ def test_any_message_is_read_without_crashing(pieces: list[str], noise: str) -> 
     for rec in records:
         assert rec["class"] in ("success", "intermediate", "transient", "permanent")
         assert rec["enhanced"] is None or rec["enhanced"][0] in "245"
+
+
+def test_delivered_recipients_of_a_dsn_are_not_failures() -> None:
+    dsn = ("MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+           "boundary=B\n\n--B\nContent-Type: message/delivery-status\n\n"
+           "Reporting-MTA: dns; mx.example.net\n\n"
+           "Final-Recipient: rfc822; ok@example.org\nAction: relayed\nStatus: 2.0.0\n\n"
+           "Final-Recipient: rfc822; bad@example.org\nAction: failed\nStatus: 5.1.1\n"
+           "Diagnostic-Code: smtp; 550 5.1.1 unknown user\n\n--B--\n")
+    assert _records(dsn) == [("bad@example.org", 550, "5.1.1", "recipient-unknown")]
+
+
+def test_the_bounce_own_addressee_is_not_a_failed_recipient() -> None:
+    body = ("\nYour message to the following recipient failed:\n\n<gone@example.jp>:\n"
+            "550 5.1.1 no such user\n\nThis report was sent to:\n<sender@example.org>\n")
+    assert _records(body) == [("gone@example.jp", 550, "5.1.1", "recipient-unknown")]

@@ -387,6 +387,11 @@ def read_message(msg: email.message.Message) -> list[Reply]:
             if "final-recipient:" in text.lower():
                 parts.dsn.extend(dsn_recipients(_field_pairs(text)))
     failed_hdr = _RX["addr"].findall(_header(msg, "X-Failed-Recipients"))
+    # A DSN may also report successful deliveries (RFC 3464 section 2.3.3); they are not
+    # failures, unless the report holds nothing else.
+    failures = [f for f in parts.dsn if squash(f.get("action", "")).lower() not in
+                ("delivered", "relayed", "expanded")]
+    parts.dsn = failures or parts.dsn
     for fields in parts.dsn:
         recipient, reply = _dsn_record(fields)
         if recipient and "@" not in recipient and len(failed_hdr) == 1:
@@ -394,6 +399,10 @@ def read_message(msg: email.message.Message) -> list[Reply]:
         add(recipient, reply)
     from_dsn = set(order)
     blocks = [b for t in own_texts for b in text_blocks(t)]
+    senders = _sender_addresses(msg)
+    if any(b.recipient.lower() not in senders for b in blocks):
+        # The bounce's own From/To/Reply-To named on a line is context, not a failure.
+        blocks = [b for b in blocks if b.recipient.lower() not in senders]
     for block in blocks:
         if from_dsn and block.recipient.lower() not in from_dsn:
             continue  # the DSN lists the failed recipients; other addresses are context
