@@ -124,9 +124,9 @@ def _basic_candidates(joined: str) -> list[re.Match[str]]:
 
 
 def _pick_basic(found: list[re.Match[str]]) -> re.Match[str] | None:
-    """The failure, not the greeting or a 250 before it in a quoted transcript: the first
-    4xx/5xx reply, else the first code."""
-    for m in found:
+    """The failure, not the greeting or a 250 before it in a quoted transcript: the last
+    4xx/5xx reply (what the session ended on), else the first code."""
+    for m in reversed(found):
         if m.group(1)[0] in "45":
             return m
     return found[0] if found else None
