@@ -28,6 +28,24 @@ CASES = [
     ("556 5.1.10 Recipient address rejected: Domain example.net has null MX", "permanent",
      "5.1.10", "receiver-misconfiguration"),
     ("451 4.7.1 frequency limited, try again later", "transient", "4.7.1", "rate-limit"),
+    # Words real MTAs use for the same causes.
+    ("550 5.2.1 <u@example.jp>: Recipient address rejected: User u@example.jp temporary "
+     "locked. Please try again later!", "permanent", "5.2.1", "mailbox-disabled"),
+    ("550 5.7.13 Disabled recipient address", "permanent", "5.7.13", "mailbox-disabled"),
+    ("451 4.4.7 Message expired after sitting in queue for 5 days", "transient", "4.4.7",
+     "server-unavailable"),
+    ("450 4.7.1 delivery temporarily suspended: connect to mx.example.net[192.0.2.1]:25: "
+     "Connection timed out", "transient", "4.7.1", "server-unavailable"),
+    ("552 5.2.2 Mailbox size limit exceeded", "permanent", "5.2.2", "mailbox-full"),
+    ("550 5.7.1 Sender address has been blacklisted", "permanent", "5.7.1", "sender-blocked"),
+    ("550 5.7.1 Blacklisted URL in message. (example.com) in [black]", "permanent", "5.7.1",
+     "content-filter"),
+    ("421 4.7.0 Too many connections from your host.", "transient", "4.7.0", "rate-limit"),
+    ("550 5.1.3 Bad destination mailbox address syntax", "permanent", "5.1.3",
+     "recipient-unknown"),
+    ("554 5.4.316 Message expired, connection refused", "permanent", "5.4.316",
+     "server-unavailable"),
+    ("550 5.3.0 Error: queue file write error", "permanent", "5.3.0", "server-unavailable"),
     # The stage alone: the registry meaning of the code decides.
     ("554 5.7.1 <a@example.org>: Recipient address rejected: Please see our policy",
      "permanent", "5.7.1", "policy-denied"),
