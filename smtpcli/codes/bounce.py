@@ -72,8 +72,6 @@ _RX = {
         r"^(?:Received|Return-Path|From|Subject|Message-I[dD]|Date|To|MIME-Version|"
         r"Content-Type|DKIM-Signature|X-[\w-]+|Authentication-Results):", re.I),
     "tag": re.compile(r"<(?:style|script|head)\b.*?</(?:style|script|head)>|<[^>]+>", re.I | re.S),
-    "permanent_words": re.compile(r"permanent|fatal|given up|giving up|could not be delivered|"
-                                  r"undeliverable|failed|not be reached|unable to deliver", re.I),
     "transient_words": re.compile(r"will (?:retry|try again|continue trying|keep trying)|"
                                   r"delayed|not yet been delivered|temporar|transient|"
                                   r"warning: message still undelivered", re.I),
