@@ -90,7 +90,7 @@ _SKIP_PARTS = {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"
 _DSN_PARTS = {"message/delivery-status", "message/global-delivery-status"}
 # Addresses that send or relay bounces, never a failed recipient.
 _SYSTEM_LOCALS = re.compile(r"^(?:mailer-daemon|postmaster|maildelivery|mail-daemon|"
-                            r"double-bounce|nobody|root|bounce[s]?)(?:[+=].*)?$", re.I)
+                            r"double-bounce|bounce[s]?)(?:[+=].*)?$", re.I)
 
 
 def looks_like_message(text: str) -> bool:
@@ -175,7 +175,7 @@ def cut_original(text: str) -> tuple[str, str]:
         if i and _RX["original"].match(line):
             return "\n".join(lines[:i]), "\n".join(lines[i:])
         # A block of header fields (two in a row, not indented) starts the original.
-        if (_RX["header_line"].match(line) and i + 1 < len(lines)
+        if (i and _RX["header_line"].match(line) and i + 1 < len(lines)
                 and (_RX["header_line"].match(lines[i + 1]) or lines[i + 1][:1] in (" ", "\t"))
                 and not line.lower().startswith(("to:", "subject:", "date:"))):
             return "\n".join(lines[:i]), "\n".join(lines[i:])
@@ -183,11 +183,12 @@ def cut_original(text: str) -> tuple[str, str]:
 
 
 class _Block:
-    __slots__ = ("recipient", "lines")
+    __slots__ = ("recipient", "lines", "indent")
 
-    def __init__(self, recipient: str, first: str | None) -> None:
+    def __init__(self, recipient: str, first: str | None, indent: int) -> None:
         self.recipient = recipient
         self.lines = [first] if first else []
+        self.indent = indent
 
 
 def _anchor(line: str) -> tuple[str, str | None] | None:
@@ -211,8 +212,12 @@ def text_blocks(text: str) -> list[_Block]:
     blank = False
     for line in text.split("\n"):
         anchor = _anchor(line)
+        indent = len(line) - len(line.lstrip())
+        if anchor is not None and current is not None and not blank and (
+                indent > current.indent and anchor[0].lower() == current.recipient.lower()):
+            anchor = None  # a wrapped line that repeats the address (Postfix: "    <a>: ...")
         if anchor is not None and not _SYSTEM_LOCALS.match(anchor[0].split("@")[0]):
-            current = _Block(anchor[0], anchor[1])
+            current = _Block(anchor[0], anchor[1], indent)
             blocks.append(current)
             blank = False
             continue
@@ -229,6 +234,24 @@ def text_blocks(text: str) -> list[_Block]:
         blank = False
         current.lines.append(line.strip())
     return blocks
+
+
+def text_replies(text: str) -> list[Reply]:
+    """The per-recipient replies of a pasted bounce text (no message headers): its MTA
+    blocks, one per recipient, duplicates merged; [] when it has none."""
+    merged: dict[str, Reply] = {}
+    if looks_like_message(text):  # pasted with its header fields: the body is the bounce
+        text = text.replace("\r", "").partition("\n\n")[2]
+    for block in text_blocks(cut_original(text)[0]):
+        reply = _block_reply(block.lines)
+        if reply is None:
+            continue
+        reply.recipient = block.recipient
+        key = block.recipient.lower()
+        merged[key] = _merge(merged[key], reply) if key in merged else reply
+    for reply in merged.values():
+        reply.source = "bounce"
+    return list(merged.values())
 
 
 def _json_records(texts: list[str]) -> list[Reply]:

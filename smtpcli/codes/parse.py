@@ -27,8 +27,6 @@ _PATTERNS = {
     # A reply that starts mid-line ("... after end of data: 421-4.7.0 ...") and continues below.
     "mid_cont": (r"(?:^|[\s:;'])([2-5]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})(?=\s))?", 0),
     "bare": (r"^(?:\s|#|[2-5]\d\d\b|[245]\.\d{1,3}\.\d{1,3}\b)*$", 0),
-    "postfix_block": (r"^<([^<>\s]+@[^<>\s]+)>:[ \t]*(.*)$", 0),
-    "exim_addr": (r"^ {1,3}([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)\s*(?:\(.*\))?\s*$", 0),
 }
 _COMPILED: dict[str, re.Pattern[str]] = {}
 
@@ -162,7 +160,10 @@ def parse_reply(text: str, source: str = "reply") -> Reply | None:
     flat = squash(joined)
     if code is not None and enhanced is not None:
         # Postfix flattens a multi-line reply: "... at a rate that 550-5.2.1 prevents ...".
-        flat = re.sub(rf"(?<=\S) {code}[ -]#?{re.escape(enhanced)}(?= )", "", flat)
+        repeat = re.compile(rf"(?<=\S) {code}[ -]#?{re.escape(enhanced)}(?= )")
+        first = re.search(rf"\b{code}[ -]#?{re.escape(enhanced)}\b", flat)
+        if first is not None:
+            flat = flat[:first.end()] + repeat.sub("", flat[first.end():])
     reply = Reply(code=code, enhanced=enhanced, text=flat, source=source)
     if source == "reply" and reply.bare:
         reply.source = "code"
@@ -285,38 +286,6 @@ def delivery_status_blocks(part: Any) -> list[list[tuple[str, str]]]:
     return _field_pairs(body)
 
 
-def _bounce_blocks(text: str) -> list[Reply]:
-    """Per-recipient blocks of a pasted human-readable bounce.
-
-    Postfix (bounce(8)): ``<addr>: host ... said: 550 ...`` with indented continuation lines.
-    Exim: a line with only the address (indented two spaces), then deeper-indented lines.
-    """
-    replies: list[Reply] = []
-    lines = text.replace("\r", "").split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        pm = rx("postfix_block").match(line)
-        em = None if pm else rx("exim_addr").match(line)
-        if not (pm or em):
-            i += 1
-            continue
-        indent = len(line) - len(line.lstrip())
-        body = [pm.group(2)] if pm else []
-        j = i + 1
-        while j < len(lines) and lines[j].strip() and (
-            len(lines[j]) - len(lines[j].lstrip()) > indent
-        ):
-            body.append(lines[j].strip())
-            j += 1
-        reply = parse_reply("\n".join(body), source="bounce")
-        if reply is not None:
-            reply.recipient = (pm or em).group(1)  # type: ignore[union-attr]
-            replies.append(reply)
-        i = j
-    return replies
-
-
 def find_replies(text: str) -> list[Reply]:
     """Every reply in the input: DSN recipients, bounce blocks, or the text as one reply."""
     if not text or not text.strip():
@@ -334,7 +303,9 @@ def find_replies(text: str) -> list[Reply]:
         if replies:
             return replies
     if "@" in text and "\n" in text.strip():
-        replies = _bounce_blocks(text)
+        from smtpcli.codes.bounce import text_replies  # bounce imports this module
+
+        replies = text_replies(text)
         if replies:
             return replies
     reply = parse_reply(text)
