@@ -303,7 +303,7 @@ def find_replies(text: str) -> list[Reply]:
         if replies:
             return replies
     if "@" in text and "\n" in text.strip():
-        from smtpcli.codes.bounce import text_replies  # bounce imports this module
+        from smtpcli.codes.bounce_text import text_replies  # it imports this module
 
         replies = text_replies(text)
         if replies:
