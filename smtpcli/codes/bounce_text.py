@@ -17,9 +17,10 @@ _ADDR = r"(?:\"[^\"\s@]+\"|[\w.!#$%&'*+=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+"
 PATTERNS = {
     # "<addr>:" or "<addr>" at the start of a line (Postfix, qmail, Yahoo, x2, Sendmail lists).
     "angle_anchor": re.compile(rf"^[ \t]*\"?<({_ADDR})>\"?:?(?:[ \t]+(.*))?$"),
-    # "addr: 550 ..." (OpenSMTPD), "addr:" alone (some carriers).
+    # "addr Invalid Address, ERROR_CODE :550, ..." (Zoho): the address, then what failed.
     "lead_anchor": re.compile(rf"^({_ADDR})[ \t]+((?:Invalid|Unknown|User|Mailbox|"
                               rf"Recipient|Address|Error|Delivery|Message)\b.*)$", re.I),
+    # "addr: 550 ..." (OpenSMTPD), "addr:" alone (some carriers).
     "colon_anchor": re.compile(rf"^[ \t]*\"?({_ADDR})\"?:(?:[ \t]+(.*))?$"),
     # An address alone on its line, maybe "(generated from ...)" or Exchange's "on DATE".
     "alone_anchor": re.compile(
@@ -84,6 +85,8 @@ def cut_original(text: str) -> tuple[str, str]:
 
 
 class Block:
+    """One failed recipient's lines in a plain-text bounce."""
+
     __slots__ = ("recipient", "lines", "indent")
 
     def __init__(self, recipient: str, first: str | None, indent: int) -> None:
