@@ -205,3 +205,13 @@ def test_the_bounce_own_addressee_is_not_a_failed_recipient() -> None:
     body = ("\nYour message to the following recipient failed:\n\n<gone@example.jp>:\n"
             "550 5.1.1 no such user\n\nThis report was sent to:\n<sender@example.org>\n")
     assert _records(body) == [("gone@example.jp", 550, "5.1.1", "recipient-unknown")]
+
+
+def test_japanese_text_declared_iso2022jp_but_euc_jp() -> None:
+    text = "\u9001\u4fe1\u5148\u30e1\u30fc\u30eb\u30a2\u30c9\u30ec\u30b9\u304c\u898b" \
+        "\u3064\u304b\u308a\u307e\u305b\u3093\u3067\u3057\u305f\u3002"
+    raw = (HEAD + "MIME-Version: 1.0\nContent-Type: text/plain; charset=ISO-2022-JP\n\n").encode() \
+        + text.encode("euc-jp") + b"\n\n<j@example.ne.jp>\n"
+    _, (rec,) = explain_bytes(raw)
+    assert rec["recipient"] == "j@example.ne.jp" and rec["cause"] == "recipient-unknown"
+    assert text in rec["text"]

@@ -64,9 +64,16 @@ def _decode(part: email.message.Message) -> str:
     if not isinstance(raw, bytes):
         payload = part.get_payload()
         return payload if isinstance(payload, str) else ""
-    charset = part.get_content_charset() or "utf-8"
+    declared = part.get_content_charset() or "utf-8"
+    # Japanese carriers often declare ISO-2022-JP over EUC-JP or Shift_JIS bytes: the declared
+    # charset first, then the common ones, strictly; the declared one with replacements last.
+    for charset in (declared, "utf-8", "euc-jp", "shift_jis", "iso-2022-jp"):
+        try:
+            return raw.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
     try:
-        return raw.decode(charset, "replace")
+        return raw.decode(declared, "replace")
     except LookupError:
         return raw.decode("utf-8", "replace")
 
