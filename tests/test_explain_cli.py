@@ -180,3 +180,15 @@ def test_reply_with_slash_is_text_not_a_file(run) -> None:
 def test_missing_path_without_code_is_no_such_file(run) -> None:
     code, _, err = run("explain", "/nonexistent/dir/bounce")
     assert code == 2 and "no such file: /nonexistent/dir/bounce" in err
+
+
+def test_bounce_without_code_through_the_cli(run, tmp_path: Path) -> None:
+    bounce = tmp_path / "delayed.eml"
+    bounce.write_text("From: MAILER-DAEMON@mx.example.net\nTo: s@example.org\n"
+                      "Subject: Delivery delayed\n\nDelivery to <d@example.org> has been "
+                      "delayed; we will retry for 2 more days.\n")
+    code, out, _ = run("explain", "--exit-status", str(bounce))
+    assert code == 4 and "(no code)  transient" in out and "for d@example.org" in out
+    doc = json.loads(run("explain", "--json", str(bounce))[1])
+    assert doc["facts"]["code"] is None and doc["facts"]["enhanced"] is None
+    assert doc["facts"]["cause"] == "server-unavailable"

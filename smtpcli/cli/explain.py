@@ -68,7 +68,7 @@ def _label(rec: dict[str, Any]) -> str:
     parts = [str(rec["code"])] if rec["code"] is not None else []
     if rec["enhanced"]:
         parts.append(rec["enhanced"])
-    return " ".join(parts)
+    return " ".join(parts) or "(no code)"  # a bounce that states no SMTP code
 
 
 def _record_lines(report: Report, paint: Painter) -> Iterable[str]:
