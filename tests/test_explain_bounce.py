@@ -6,11 +6,13 @@ asserted is the reading: one record per failed recipient, with its own reply."""
 
 from __future__ import annotations
 
+import email
 import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from smtpcli.codes.bounce import is_bounce
 from smtpcli.codes.explainer import explain_bytes
 from smtpcli.errors import UsageError
 
@@ -215,3 +217,21 @@ def test_japanese_text_declared_iso2022jp_but_euc_jp() -> None:
     _, (rec,) = explain_bytes(raw)
     assert rec["recipient"] == "j@example.ne.jp" and rec["cause"] == "recipient-unknown"
     assert text in rec["text"]
+
+
+def test_what_counts_as_a_bounce() -> None:
+    def bounce(text: str) -> bool:
+        return is_bounce(email.message_from_string(text))
+
+    assert bounce(HEAD + "\nsorry\n")
+    assert bounce("From: list-owner@lists.example.org\nReturn-Path: <list-owner@lists.example"
+                  ".org>\nSubject: Loop Alert: Duplicated Message-ID\n\nx\n")
+    assert bounce("From: x@example.org\nReturn-Path: <>\nSubject: Undeliverable: hi\n\nx\n")
+    # A newsletter whose envelope sender is a bounce-handling address is not a bounce.
+    assert not bounce("From: news@shop.example\nReturn-Path: <bounces+123@esp.example>\n"
+                      "Subject: Our delivery offers\n\nbuy\n")
+    # Read receipts and abuse reports are multipart/report too, but not bounces.
+    assert not bounce("From: a@example.org\nContent-Type: multipart/report; "
+                      "report-type=disposition-notification; boundary=B\n\n--B--\n")
+    assert not bounce("From: abuse@example.net\nContent-Type: multipart/report; "
+                      "report-type=feedback-report; boundary=B\n\n--B--\n")

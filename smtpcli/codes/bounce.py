@@ -49,8 +49,8 @@ _RX = {
         r"not delivered|bounce|non.?delivery|could not be delivered|mail delivery|"
         r"delivery problem|error|warning|rejected|returning message|loop|"
         r"\u914d\u4fe1|\u30a8\u30e9\u30fc|\u4e0d\u80fd|\u5931\u6557", re.I),
-    "daemon": re.compile(r"mailer-daemon|post_?master|mail delivery|maildelivery|"
-                         r"bounce|daemon|mail administrator", re.I),
+    "daemon": re.compile(r"mailer-daemon|mail-daemon|post_?master|mail delivery|maildelivery|"
+                         r"mail administrator|mail system", re.I),
     "list_admin": re.compile(r"[-_.](?:admin|owner|request)@|^owner-", re.I),
 }
 _SKIP_PARTS = {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers",
@@ -201,10 +201,16 @@ def _sender_addresses(msg: email.message.Message) -> set[str]:
 
 
 def is_bounce(msg: email.message.Message) -> bool:
-    """A delivery report by its type, sender or subject (for --mailbox: others are skipped)."""
-    if msg.get_content_type() == "multipart/report" or msg.get("X-Failed-Recipients"):
+    """A delivery report by its type, sender or subject (for --mailbox: others are skipped).
+
+    Read receipts and abuse reports are reports too (RFC 8098, RFC 5965) but not bounces; a
+    bulk sender's Return-Path (bounces+...@esp.example) does not make its mail a bounce."""
+    if msg.get_content_type() == "multipart/report":
+        report_type = str(msg.get_param("report-type") or "delivery-status").lower()
+        return report_type in ("delivery-status", "global-delivery-status")
+    if msg.get("X-Failed-Recipients"):
         return True
-    sender = _header(msg, "From") + " " + _header(msg, "Return-Path")
+    sender = _header(msg, "From")
     if _RX["daemon"].search(sender):
         return True
     payload = msg.get_payload()
@@ -212,7 +218,7 @@ def is_bounce(msg: email.message.Message) -> bool:
         return True  # an Amazon SES bounce notification (JSON, maybe inside SNS)
     # Otherwise the subject must say so, and the envelope sender be null (RFC 5321 section
     # 4.5.5) or a list manager's address.
-    senders = [a for a in PATTERNS["addr"].findall(sender)]
+    senders = PATTERNS["addr"].findall(sender + " " + _header(msg, "Return-Path"))
     null_sender = "<>" in str(msg.get("Return-Path", "<>"))
     return bool(_RX["bounce_subject"].search(_header(msg, "Subject")) and (
         null_sender or any(_RX["list_admin"].search(a) for a in senders)))
