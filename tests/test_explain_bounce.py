@@ -235,3 +235,18 @@ def test_what_counts_as_a_bounce() -> None:
                       "report-type=disposition-notification; boundary=B\n\n--B--\n")
     assert not bounce("From: abuse@example.net\nContent-Type: multipart/report; "
                       "report-type=feedback-report; boundary=B\n\n--B--\n")
+
+
+def test_report_with_a_broken_boundary_still_gives_its_dsn_fields() -> None:
+    # The Content-Type names one boundary, the body uses another: everything is one text part.
+    raw = (HEAD + "MIME-Version: 1.0\nContent-Type: multipart/report; "
+           "report-type=delivery-status; boundary=\"ABC/x.example\"\n\n"
+           "--ABC/xx.example\nContent-Type: text/plain\n\n<r@example.fr>: host mx.example.fr"
+           "[192.0.2.5] refused to talk to me: 421 Service refused, please try later\n\n"
+           "--ABC/xx.example\nContent-Type: message/delivery-status\n\n"
+           "Reporting-MTA: dns; mx.example.net\nX-Postfix-Queue-ID: 1234\n"
+           "X-Postfix-Sender: rfc822; s@example.org\n\nFinal-Recipient: rfc822; r@example.fr\n"
+           "Action: failed\nStatus: 4.0.0\nDiagnostic-Code: smtp; 421 Service refused\n\n"
+           "--ABC/xx.example\nContent-Type: message/rfc822\n\nFrom: s@example.org\n\nhi\n"
+           "--ABC/xx.example--\n")
+    assert _records(raw, head="") == [("r@example.fr", 421, "4.0.0", "server-unavailable")]

@@ -50,6 +50,8 @@ PATTERNS = {
         r"headers of your message follow|Here is a copy of the first part|"
         r"The text of your message|Original (?:message|mail)\b.{0,20}(?:follows|below))",
         re.I),
+    "dsn_field": re.compile(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient|"
+                            r"Arrival-Date|X-Postfix-Queue-ID):", re.I),
     "header_line": re.compile(
         r"^(?:Received|Return-Path|From|Subject|Message-I[dD]|Date|To|MIME-Version|"
         r"Content-Type|DKIM-Signature|X-[\w-]+|Authentication-Results):", re.I),
@@ -76,10 +78,12 @@ def cut_original(text: str) -> tuple[str, str]:
     for i, line in enumerate(lines):
         if i and PATTERNS["original"].match(line):
             return "\n".join(lines[:i]), "\n".join(lines[i:])
-        # A block of header fields (two in a row, not indented) starts the original.
+        # A block of header fields (two in a row, not indented) starts the original, unless
+        # it is the delivery-status fields of a report whose MIME boundary is broken.
         if (i and PATTERNS["header_line"].match(line) and i + 1 < len(lines)
                 and (PATTERNS["header_line"].match(lines[i + 1]) or lines[i + 1][:1] in (" ", "\t"))
-                and not line.lower().startswith(("to:", "subject:", "date:"))):
+                and not line.lower().startswith(("to:", "subject:", "date:"))
+                and not any(PATTERNS["dsn_field"].match(near) for near in lines[max(0, i - 3):i + 6])):
             return "\n".join(lines[:i]), "\n".join(lines[i:])
     return "\n".join(lines), ""
 
