@@ -284,17 +284,24 @@ def read_message(msg: email.message.Message) -> list[Reply]:
         _fallback(msg, own_texts, parts, add)
     full_text = "\n".join(own_texts)
     out = []
+    # One recipient, or several whose blocks state no reply (Gmail lists the addresses, then
+    # the server's reply once): the reply the whole text states is theirs.
+    shared = len(records) == 1 or all(r.code is None for r in records.values())
     for key in order:
         reply = records[key]
         reply.source = "dsn" if parts.dsn else "bounce"
-        if reply.code is None and len(records) == 1:
+        if reply.code is None and shared:
             # No reply in the recipient's block or DSN: the whole text may still state one,
             # and its words are all there is to read.
             whole = parse_reply(full_text, source="bounce")
             if whole is not None and whole.code is not None and whole.code >= 400:
                 whole.recipient, whole.action = reply.recipient, reply.action
+                own_words = reply.text
                 reply = merge_replies(whole, reply)
-            elif full_text.strip():
+                if len(records) > 1 and own_words.strip():
+                    reply.text = own_words  # the shared code, but this recipient's words
+            elif full_text.strip() and (len(records) == 1 or not reply.text.strip()):
+                # Another recipient's words are not this one's reason.
                 reply.text = squash(reply.text + " " + full_text)[:4000]
             reply.source = "dsn" if parts.dsn else "bounce"
         if reply.code is None and reply.enhanced is None:

@@ -18,7 +18,8 @@ _PATTERNS = {
     "enhanced": (r"(?<![\w./])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)", 0),
     # RFC 5321 section 4.2: three digits, then SP or "-" (continuation) or end of line.
     "basic": (r"(?<![\w.\-/#:@\[(=+])([2-5]\d\d)(?=[ \t-]|$)", re.M),
-    "line_start": (r"^[ \t>|<]*([2-5]\d\d)(?=[ \t-]|$)", re.M),
+    # Quoting and transcript marks before a code: "> 550", "<<< 550", "| 550", "#550" (Exchange).
+    "line_start": (r"^[ \t>|<#]*([2-5]\d\d)(?=[ \t-]|$)", re.M),
     "marker": (r"(?:said:|smtp;|reason:|returned '|error:|response:|replied:|remote server:|"
                r"mail server after [^:]+:(?:<[^>]*>:)?|command:|talk to me:|(?:error[_ ]?)?code\s*:)\s*"
                r"([2-5]\d\d)(?=[ \t,;-]|$)",
