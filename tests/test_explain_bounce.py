@@ -250,3 +250,43 @@ def test_report_with_a_broken_boundary_still_gives_its_dsn_fields() -> None:
            "--ABC/xx.example\nContent-Type: message/rfc822\n\nFrom: s@example.org\n\nhi\n"
            "--ABC/xx.example--\n")
     assert _records(raw, head="") == [("r@example.fr", 421, "4.0.0", "server-unavailable")]
+
+
+def test_courier_transcript_block() -> None:
+    body = ("\nThis is a delivery status notification from mx.example.net,\nrunning the "
+            "Courier mail server, version 0.65.2.\n\n"
+            "Your message to the following recipients cannot be delivered:\n\n"
+            "<k@example.org>:\n    mx.example.org [192.0.2.2]:\n>>> RCPT TO:<k@example.org>\n"
+            "<<< 550 5.1.1 <k@example.org>... User Unknown\n\n"
+            "-----------------------------------------------------------------------------\n")
+    _, (rec,) = explain_bytes((HEAD + body).encode())
+    assert (rec["recipient"], rec["code"], rec["enhanced"], rec["cause"], rec["server"]) == (
+        "k@example.org", 550, "5.1.1", "recipient-unknown", "mx.example.org")
+
+
+def test_exchange_2007_diagnostic_block() -> None:
+    body = ("\nDelivery has failed to these recipients or groups:\n\ne@example.com\n"
+            "The recipient's e-mail address was not found in the recipient's e-mail system.\n\n"
+            "Diagnostic information for administrators:\n\nGenerating server: mx.example.com\n\n"
+            "e@example.com\n#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##\n\n"
+            "Original message headers:\n\nReceived: from a.example.org\nFrom: s@example.org\n")
+    assert _records(body) == [("e@example.com", 550, "5.1.1", "recipient-unknown")]
+
+
+def test_domino_words_only() -> None:
+    body = ("\nYour message\n\n  Subject: Test\n\nwas not delivered to:\n\n  d@example.com\n\n"
+            "because:\n\n  User d (d@example.com) not listed in Domino Directory\n")
+    _, (rec,) = explain_bytes((HEAD + body).encode())
+    assert (rec["recipient"], rec["code"], rec["class"], rec["cause"]) == (
+        "d@example.com", None, "permanent", "recipient-unknown")
+
+
+def test_gmail_recipients_listed_then_one_reply() -> None:
+    body = ("\nDelivery to the following recipients failed permanently:\n\n"
+            "     one@example.com\n     two@example.com\n\n"
+            "Technical details of permanent failure:\nGoogle tried to deliver your message, "
+            "but it was rejected by the server for the recipient domain example.com by "
+            "mx.example.com. [192.0.2.1].\n\nThe error that the other server returned was:\n"
+            "550 5.1.1 User unknown\n")
+    assert _records(body) == [("one@example.com", 550, "5.1.1", "recipient-unknown"),
+                              ("two@example.com", 550, "5.1.1", "recipient-unknown")]

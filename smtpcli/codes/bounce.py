@@ -25,6 +25,7 @@ from smtpcli.codes.bounce_text import (
     SYSTEM_LOCALS,
     block_reply,
     cut_original,
+    find_server,
     looks_like_message,
     merge_replies,
     text_blocks,
@@ -279,6 +280,7 @@ def read_message(msg: email.message.Message) -> list[Reply]:
             continue  # the DSN lists the failed recipients; other addresses are context
         reply = block_reply(block.lines) or Reply(None, None, squash(" ".join(block.lines)),
                                                    source="bounce")
+        reply.server = find_server("\n".join(block.lines))
         add(block.recipient, reply)
     if not records:
         _fallback(msg, own_texts, parts, add)
@@ -309,8 +311,7 @@ def read_message(msg: email.message.Message) -> list[Reply]:
             if not reply.text:
                 reply.text = squash(full_text)[:2000]
         if reply.server is None:
-            m = PATTERNS["server"].search(reply.text)
-            reply.server = (m.group(1) or m.group(2)).rstrip(".") if m else None
+            reply.server = find_server(reply.text)
         out.append(reply)
     return out
 

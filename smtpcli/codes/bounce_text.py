@@ -171,6 +171,8 @@ def merge_replies(best: Reply, other: Reply) -> Reply:
         winner.enhanced = loser.enhanced
     if not winner.action:
         winner.action = loser.action
+    if not winner.server:
+        winner.server = loser.server
     if not winner.text and loser.text:
         winner.text = loser.text
     return winner
@@ -192,3 +194,10 @@ def text_replies(text: str) -> list[Reply]:
     for reply in merged.values():
         reply.source = "bounce"
     return list(merged.values())
+
+
+def find_server(text: str) -> str | None:
+    """The host that replied, as a bounce names it ("mx.example.com [192.0.2.1] said",
+    "host mx.example.com"), or None."""
+    m = PATTERNS["server"].search(text)
+    return (m.group(1) or m.group(2)).rstrip(".") if m else None
