@@ -24,10 +24,12 @@ RECORD_KEYS = {"code", "class", "enhanced", "subject", "provider", "cause", "ret
 def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("NO_COLOR", "1")
 
-    def _run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    def _run(*args: str, stdin: str | bytes | None = None) -> tuple[int, str, str]:
         STATE.json = STATE.traceback = False
         if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+            # A text stream with a byte buffer beneath, as the real stdin has.
+            raw = stdin.encode() if isinstance(stdin, str) else stdin
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw), "utf-8"))
         with pytest.raises(SystemExit) as exc:
             main_module.main(list(args))
         out, err = capsys.readouterr()

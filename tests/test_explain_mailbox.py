@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
-import pytest
-
-from smtpcli.cli import main as main_module
-from smtpcli.cli.state import STATE
+import tests.test_explain_cli as cli_tests
 from tests.test_explain_corpus import CORPUS, _expectations, _need_corpus
 
+run = cli_tests.run  # the same CLI runner fixture (stdin may be bytes)
 DATA = Path(__file__).parent / "data" / "explain"
 NOT_A_BOUNCE = b"From: a@example.org\nTo: b@example.org\nSubject: lunch\n\nnoon?\n"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("NO_COLOR", "1")
-
-    def _run(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
-        STATE.json = STATE.traceback = False
-        if stdin is not None:
-            fake = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
-            monkeypatch.setattr(sys, "stdin", fake)
-        with pytest.raises(SystemExit) as exc:
-            main_module.main(list(args))
-        out, err = capsys.readouterr()
-        return int(exc.value.code or 0), out, err
-
-    return _run
 
 
 def _maildir(root: Path, messages: dict[str, bytes]) -> Path:
