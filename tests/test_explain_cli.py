@@ -194,3 +194,11 @@ def test_bounce_without_code_through_the_cli(run, tmp_path: Path) -> None:
     doc = json.loads(run("explain", "--json", str(bounce))[1])
     assert doc["facts"]["code"] is None and doc["facts"]["enhanced"] is None
     assert doc["facts"]["cause"] == "server-unavailable"
+
+
+def test_ordinary_message_file_is_not_a_bounce(run, tmp_path: Path) -> None:
+    mail = tmp_path / "lunch.eml"
+    mail.write_text("From: a@example.org\nTo: b@example.org\nSubject: lunch\n\n"
+                    "See you at noon, <c@example.org>.\n")
+    code, out, err = run("explain", str(mail))
+    assert code == 2 and out == "" and "not an SMTP reply code, reply or bounce" in err

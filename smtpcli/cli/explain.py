@@ -170,7 +170,7 @@ def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject
     try:
         kind, records = explain_bytes(data) if isinstance(data, bytes) else explain_text(data)
     except UsageError:
-        if len(inputs) == 1 and _looks_like_path(inputs[0]):
+        if len(inputs) == 1 and _looks_like_path(inputs[0]) and not os.path.exists(inputs[0]):
             raise UsageError(f"no such file: {inputs[0]}") from None
         raise
     target = " ".join(text.split())[:80]

@@ -229,6 +229,8 @@ def read_message(msg: email.message.Message) -> list[Reply]:
     """Every failed recipient of a bounce message, each with the reply that counts."""
     parts = _Parts()
     _collect(msg, parts)
+    if not parts.dsn and not is_bounce(msg):
+        return []  # an ordinary message: its addresses are not failed recipients
     records: dict[str, Reply] = {}
     order: list[str] = []
 
