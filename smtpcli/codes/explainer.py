@@ -8,12 +8,15 @@ section 4.2.1); otherwise from the enhanced code's class digit (RFC 3463 section
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smtpcli.codes.parse import Reply, find_replies
 from smtpcli.codes.registry import CLASS_NAMES, Registry, load_registry
 from smtpcli.codes.rules import RuleSet, load_rules
 from smtpcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 _NO_FIX = {
     "success": "Nothing to fix: the server accepted the command.",
@@ -195,28 +198,25 @@ def completion_candidates(prefix: str) -> list[tuple[str, str]]:
 
 def explain_bytes(raw: bytes) -> tuple[str, list[dict[str, Any]]]:
     """Explain a file or message as read from disk (bytes, any charset): a bounce message is
-    read part by part (bounce.read_message); anything else as text."""
+    read part by part (codes.bounce); anything else, or a message that names no failed
+    recipient, as text. Raises UsageError like explain_text."""
     text = raw.decode("utf-8", "replace")
-    from smtpcli.codes.bounce import looks_like_message
+    from smtpcli.codes.bounce_text import looks_like_message
 
     if looks_like_message(text):
-        records = explain_message_bytes(raw)
-        if records:
-            return records
+        import email
+
+        explained = explain_message(email.message_from_bytes(raw))
+        if explained is not None:
+            return explained
     return explain_text(text)
 
 
-def explain_message_bytes(raw: bytes) -> tuple[str, list[dict[str, Any]]] | None:
-    """(input kind, records) of a message file, or None when no recipient record is found."""
-    import email
-
-
-    return explain_message(email.message_from_bytes(raw))
-
-
-def explain_message(msg: Any, raw_text: str | None = None) -> tuple[str, list[dict[str, Any]]] | None:
-    """(input kind, records) of a parsed message; with ``raw_text``, a message in which no
-    recipient is found is read once more as plain text (a bounce pasted without MIME)."""
+def explain_message(msg: Message,
+                    raw_text: str | None = None) -> tuple[str, list[dict[str, Any]]] | None:
+    """(input kind, records) of a parsed message, None when it names no failed recipient;
+    with ``raw_text``, such a message is read once more as plain text (a bounce pasted
+    without MIME structure)."""
     from smtpcli.codes.bounce import read_message
 
     replies = read_message(msg)
