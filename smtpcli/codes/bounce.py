@@ -229,8 +229,9 @@ def read_message(msg: email.message.Message) -> list[Reply]:
     """Every failed recipient of a bounce message, each with the reply that counts."""
     parts = _Parts()
     _collect(msg, parts)
-    if not parts.dsn and not is_bounce(msg):
-        return []  # an ordinary message: its addresses are not failed recipients
+    # An ordinary message's addresses are not failed recipients: without a report or a
+    # bounce's sender/subject, only an MTA layout that states a reply counts.
+    bounce_like = bool(parts.dsn) or is_bounce(msg)
     records: dict[str, Reply] = {}
     order: list[str] = []
 
@@ -284,8 +285,11 @@ def read_message(msg: email.message.Message) -> list[Reply]:
                                                    source="bounce")
         reply.server = find_server("\n".join(block.lines))
         add(block.recipient, reply)
-    if not records:
+    if not records and bounce_like:
         _fallback(msg, own_texts, parts, add)
+    if not bounce_like and all(r.code is None and r.enhanced is None
+                               for r in records.values()):
+        return []
     full_text = "\n".join(own_texts)
     out = []
     # One recipient, or several whose blocks state no reply (Gmail lists the addresses, then
