@@ -209,8 +209,8 @@ def is_bounce(msg: email.message.Message) -> bool:
     if msg.get_content_type() == "multipart/report":
         report_type = str(msg.get_param("report-type") or "delivery-status").lower()
         return report_type in ("delivery-status", "global-delivery-status")
-    if msg.get("X-Failed-Recipients"):
-        return True
+    if msg.get("X-Failed-Recipients") or "failure" in str(msg.get("Auto-Submitted", "")).lower():
+        return True  # Exim's list; RFC 3834's "auto-replied (failure)" of Sendmail and others
     sender = _header(msg, "From")
     if _RX["daemon"].search(sender):
         return True
@@ -225,13 +225,20 @@ def is_bounce(msg: email.message.Message) -> bool:
         null_sender or any(_RX["list_admin"].search(a) for a in senders)))
 
 
+def _maybe_bounce(msg: email.message.Message) -> bool:
+    """Weaker signs, enough for a file the user says is a bounce: a bounce-like subject, an
+    automatic message (RFC 3834 Auto-Submitted), or a null envelope sender."""
+    return bool(_RX["bounce_subject"].search(_header(msg, "Subject"))
+                or msg.get("Auto-Submitted") or str(msg.get("Return-Path", "")).strip() == "<>")
+
+
 def read_message(msg: email.message.Message) -> list[Reply]:
     """Every failed recipient of a bounce message, each with the reply that counts."""
     parts = _Parts()
     _collect(msg, parts)
     # An ordinary message's addresses are not failed recipients: without a report or a
     # bounce's sender/subject, only an MTA layout that states a reply counts.
-    bounce_like = bool(parts.dsn) or is_bounce(msg)
+    bounce_like = bool(parts.dsn) or is_bounce(msg) or _maybe_bounce(msg)
     records: dict[str, Reply] = {}
     order: list[str] = []
 
