@@ -63,7 +63,10 @@ def explain_reply(
     bare = reply.bare
     # A 2xx/3xx reply refuses nothing: wording rules (written for refusals) do not apply.
     refusal = klass not in ("success", "intermediate")
-    rule = rules.match(reply.text, code, enhanced, bare=bare) if refusal else None
+    # A reply is short; a whole pasted file is not: the rules read its first 8000 characters,
+    # which keeps a huge input from costing seconds of pattern matching.
+    words = reply.text[:8000]
+    rule = rules.match(words, code, enhanced, bare=bare) if refusal else None
     registry_causes = [e.cause for e in (enh_entry, basic_entry)
                        if e is not None and e.cause and e.cause != "unknown"]
     if rule is not None and rule.weak and registry_causes:
@@ -120,7 +123,7 @@ def explain_reply(
     title = enh_entry.title if enh_entry is not None else (
         basic_entry.meaning if basic_entry is not None else None)
     provider = (rule.provider if rule is not None and rule.provider else None) or (
-        None if bare else rules.provider_hint(reply.text))
+        None if bare else rules.provider_hint(words))
     return {
         "code": code,
         "class": klass,
