@@ -177,6 +177,7 @@ def test_reply_with_slash_is_text_not_a_file(run) -> None:
     doc = json.loads(out)
     assert code == 0 and err == ""
     assert doc["facts"]["code"] == 550 and doc["facts"]["enhanced"] == "5.7.1"
+    assert doc["facts"]["cause"] == "ip-reputation"  # "Blocked - see <url>": a block list
 
 
 def test_missing_path_without_code_is_no_such_file(run) -> None:
