@@ -64,6 +64,9 @@ def test_mbox_on_stdin_and_text_tables(run) -> None:
         assert title in out
     assert "3 messages: 2 bounces with 5 recipient records, 1 not bounces (skipped)" in out
     assert "recipient-unknown" in out and "example.com" in out
+    assert run("explain", "--mailbox", "-", "--exit-status", stdin=mbox)[0] == 5
+    code, out, _ = run("explain", "--mailbox", "-", "--exit-status", stdin=NOT_A_BOUNCE)
+    assert code == 0 and "0 bounces" in out
 
 
 def test_malformed_message_is_reported_and_run_goes_on(run, tmp_path: Path) -> None:

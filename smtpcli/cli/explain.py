@@ -149,7 +149,7 @@ def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject
             raise UsageError("--mailbox takes no codes, replies or files, and no --list")
         from smtpcli.cli.explain_mailbox import run_mailbox
 
-        return run_mailbox(mailbox, json_mode=json_mode)
+        return run_mailbox(mailbox, json_mode=json_mode, exit_status=exit_status)
     if list_mode:
         if inputs:
             raise UsageError("--list takes no codes", hint="use --class and --subject to filter")

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Iterable
 
-from smtpcli.errors import UsageError
+from smtpcli.errors import ExitCode, UsageError
 from smtpcli.render.style import Painter
 
 _TABLES = (("by_cause", "records by cause"), ("by_class", "records by class"),
@@ -56,8 +56,9 @@ def _table_lines(summary: dict[str, object], paint: Painter) -> Iterable[str]:
         yield ""
 
 
-def run_mailbox(path: str, *, json_mode: bool) -> int:
-    """Explain every message; returns the exit code (0 unless the mailbox cannot be read)."""
+def run_mailbox(path: str, *, json_mode: bool, exit_status: bool = False) -> int:
+    """Explain every message; returns the exit code: 0 (with ``exit_status``: 5 if any record
+    is permanent, else 4 if any is transient), 2 when the mailbox cannot be read."""
     from smtpcli.codes.mailbox import Tally, count_messages, iter_messages, record_line, triage
 
     if path != "-" and not os.path.exists(path):
@@ -89,9 +90,14 @@ def run_mailbox(path: str, *, json_mode: bool) -> int:
     finally:
         progress.clear()
     summary = tally.to_dict()
+    code = ExitCode.OK
+    if exit_status and tally.classes["permanent"]:
+        code = ExitCode.PERMANENT
+    elif exit_status and tally.classes["transient"]:
+        code = ExitCode.TRANSIENT
     if emit is not None:
         emit({"type": "summary", "command": "explain", "mailbox": path, **summary})
-        return 0
+        return int(code)
     paint = Painter.for_stream(sys.stdout)
     lines = list(_table_lines(summary, paint))
     lines.append(
@@ -99,4 +105,4 @@ def run_mailbox(path: str, *, json_mode: bool) -> int:
         f"{summary['records']} recipient records, {summary['skipped']} not bounces (skipped), "
         f"{summary['malformed']} malformed, {summary['unexplained']} unexplained")
     sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    return int(code)
