@@ -24,10 +24,12 @@ RECORD_KEYS = {"code", "class", "enhanced", "subject", "provider", "cause", "ret
 def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("NO_COLOR", "1")
 
-    def _run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    def _run(*args: str, stdin: str | bytes | None = None) -> tuple[int, str, str]:
         STATE.json = STATE.traceback = False
         if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+            # A text stream with a byte buffer beneath, as the real stdin has.
+            raw = stdin.encode() if isinstance(stdin, str) else stdin
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw), "utf-8"))
         with pytest.raises(SystemExit) as exc:
             main_module.main(list(args))
         out, err = capsys.readouterr()
@@ -168,3 +170,36 @@ def test_file_arguments(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 4)
     assert run("explain", str(tmp_path / "binary.bin"))[0] == 2
     assert run("explain", str(tmp_path))[0] == 2  # a directory is not a reply
+
+
+def test_reply_with_slash_is_text_not_a_file(run) -> None:
+    code, out, err = run("explain", "--json", "550 5.7.1 Blocked - see https://example.com/x")
+    doc = json.loads(out)
+    assert code == 0 and err == ""
+    assert doc["facts"]["code"] == 550 and doc["facts"]["enhanced"] == "5.7.1"
+    assert doc["facts"]["cause"] == "ip-reputation"  # "Blocked - see <url>": a block list
+
+
+def test_missing_path_without_code_is_no_such_file(run) -> None:
+    code, _, err = run("explain", "/nonexistent/dir/bounce")
+    assert code == 2 and "no such file: /nonexistent/dir/bounce" in err
+
+
+def test_bounce_without_code_through_the_cli(run, tmp_path: Path) -> None:
+    bounce = tmp_path / "delayed.eml"
+    bounce.write_text("From: MAILER-DAEMON@mx.example.net\nTo: s@example.org\n"
+                      "Subject: Delivery delayed\n\nDelivery to <d@example.org> has been "
+                      "delayed; we will retry for 2 more days.\n")
+    code, out, _ = run("explain", "--exit-status", str(bounce))
+    assert code == 4 and "(no code)  transient" in out and "for d@example.org" in out
+    doc = json.loads(run("explain", "--json", str(bounce))[1])
+    assert doc["facts"]["code"] is None and doc["facts"]["enhanced"] is None
+    assert doc["facts"]["cause"] == "server-unavailable"
+
+
+def test_ordinary_message_file_is_not_a_bounce(run, tmp_path: Path) -> None:
+    mail = tmp_path / "lunch.eml"
+    mail.write_text("From: a@example.org\nTo: b@example.org\nSubject: lunch\n\n"
+                    "See you at noon, <c@example.org>.\n")
+    code, out, err = run("explain", str(mail))
+    assert code == 2 and out == "" and "not an SMTP reply code, reply or bounce" in err

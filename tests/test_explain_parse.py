@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smtpcli.codes.explainer import explain_text
-from smtpcli.codes.parse import find_replies, join_continuations, parse_reply
+from smtpcli.codes.find import find_replies
+from smtpcli.codes.parse import join_continuations, parse_reply
 from smtpcli.errors import UsageError
 
 

@@ -85,7 +85,7 @@ def test_rules_are_valid_data() -> None:
     ids = [r["id"] for r in raw]
     assert len(ids) == len(set(ids))
     allowed = {"id", "provider", "pattern", "enhanced", "basic", "cause", "retry_helps", "summary",
-               "fix", "references", "bare_note"}
+               "fix", "references", "bare_note", "weak"}
     for rule in raw:
         assert set(rule) <= allowed, rule["id"]
         assert rule.get("pattern") or rule.get("enhanced") or rule.get("basic"), rule["id"]

@@ -35,32 +35,40 @@ def _complete_codes(ctx: click.Context, param: click.Parameter, incomplete: str)
             for code, title in completion_candidates(incomplete.lstrip("#"))]
 
 
-def _read_input(inputs: tuple[str, ...]) -> str:
+def _read_input(inputs: tuple[str, ...]) -> bytes | str:
+    """The bytes of a file or stdin (a message keeps its charsets), or the arguments' text."""
     if not inputs:
         raise UsageError("nothing to explain",
                          hint="give a code (550, 5.7.26), a reply line, a bounce file, or '-'")
     if inputs == ("-",):
-        return sys.stdin.read()
+        return sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    # A single argument is a file only when it names an existing one: provider replies are
+    # full of URLs and paths ("550 5.7.1 Blocked - see https://example.com/x").
     if len(inputs) == 1 and not _CODE_ONLY.match(inputs[0]):
         path = inputs[0]
         if os.path.isfile(path):
             try:
                 with open(path, "rb") as fh:
-                    return fh.read().decode("utf-8", "replace")
+                    return fh.read()
             except OSError as exc:
                 raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
         if os.path.isdir(path):
-            raise UsageError(f"{path} is a directory, not a reply or bounce file")
-        if os.sep in path or path.lower().endswith((".eml", ".msg", ".txt", ".dsn")):
-            raise UsageError(f"no such file: {path}")
+            raise UsageError(f"{path} is a directory, not a reply or bounce file",
+                             hint="use --mailbox for a Maildir")
     return " ".join(inputs)
+
+
+def _looks_like_path(text: str) -> bool:
+    """One word that reads as a file name: said as 'no such file' when it holds no code."""
+    return (len(text.split()) == 1 and not _CODE_ONLY.match(text)
+            and (os.sep in text or text.lower().endswith((".eml", ".msg", ".txt", ".dsn"))))
 
 
 def _label(rec: dict[str, Any]) -> str:
     parts = [str(rec["code"])] if rec["code"] is not None else []
     if rec["enhanced"]:
         parts.append(rec["enhanced"])
-    return " ".join(parts)
+    return " ".join(parts) or "(no code)"  # a bounce that states no SMTP code
 
 
 def _record_lines(report: Report, paint: Painter) -> Iterable[str]:
@@ -114,15 +122,19 @@ def _summary(records: list[dict[str, Any]]) -> str:
               help="With --list: only this class (2, 3, 4 or 5).")
 @click.option("--subject", type=click.IntRange(0, 7), metavar="DIGIT",
               help="With --list: only enhanced codes of this subject (X.DIGIT.Z).")
+@click.option("--mailbox", "mailbox", metavar="PATH",
+              help="Explain every message of a Maildir or mbox ('-': an mbox on stdin): "
+                   "summary tables, or JSON Lines per recipient with --json.")
 @click.option("--exit-status", is_flag=True,
               help="Exit 4 for a transient and 5 for a permanent reply (worst of all recipients).")
 @json_option
 def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject: int | None,
-            exit_status: bool, json_mode: bool) -> int:
+            mailbox: str | None, exit_status: bool, json_mode: bool) -> int:
     """Explain SMTP reply codes, rejection lines and bounces.
 
     Input: a basic code (550), an enhanced code (5.7.26, #5.3.4), a whole reply line, a
-    multi-line reply, a bounce or DSN message file, or '-' for stdin.
+    multi-line reply, a bounce or DSN message file, or '-' for stdin. A single argument is
+    read as a file only when that file exists. --mailbox triages a Maildir or mbox of bounces.
 
     \b
     Examples:
@@ -130,7 +142,14 @@ def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject
       smtpcli explain "550 5.7.1 Service unavailable; client [192.0.2.1] blocked"
       smtpcli explain bounce.eml
       smtpcli explain --list --class 5 --subject 7
+      smtpcli explain --mailbox ~/Maildir/.bounces --json
     """
+    if mailbox is not None:
+        if inputs or list_mode:
+            raise UsageError("--mailbox takes no codes, replies or files, and no --list")
+        from smtpcli.cli.explain_mailbox import run_mailbox
+
+        return run_mailbox(mailbox, json_mode=json_mode, exit_status=exit_status)
     if list_mode:
         if inputs:
             raise UsageError("--list takes no codes", hint="use --class and --subject to filter")
@@ -144,10 +163,16 @@ def command(inputs: tuple[str, ...], list_mode: bool, klass: int | None, subject
     if klass is not None or subject is not None:
         raise UsageError("--class and --subject only filter --list")
 
-    from smtpcli.codes.explainer import explain_text
+    from smtpcli.codes.explainer import explain_bytes, explain_text
 
-    text = _read_input(inputs)
-    kind, records = explain_text(text)
+    data = _read_input(inputs)
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    try:
+        kind, records = explain_bytes(data) if isinstance(data, bytes) else explain_text(data)
+    except UsageError:
+        if len(inputs) == 1 and _looks_like_path(inputs[0]) and not os.path.exists(inputs[0]):
+            raise UsageError(f"no such file: {inputs[0]}") from None
+        raise
     target = " ".join(text.split())[:80]
     report = Report(command="explain", target=target)
     report.facts = {"input": kind, "records": records}

@@ -8,12 +8,16 @@ section 4.2.1); otherwise from the enhanced code's class digit (RFC 3463 section
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from smtpcli.codes.parse import Reply, find_replies
+from smtpcli.codes.find import find_replies
+from smtpcli.codes.parse import Reply
 from smtpcli.codes.registry import CLASS_NAMES, Registry, load_registry
 from smtpcli.codes.rules import RuleSet, load_rules
 from smtpcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 _NO_FIX = {
     "success": "Nothing to fix: the server accepted the command.",
@@ -37,7 +41,14 @@ def explain_reply(
     basic_entry = registry.basic.get(code) if code is not None else None
     enh_entry = registry.enhanced_entry(enhanced) if enhanced else None
 
-    digit = code // 100 if code is not None else int(enhanced[0])  # type: ignore[index]
+    if code is not None:
+        digit = code // 100
+    elif enhanced:
+        digit = int(enhanced[0])
+    else:  # a bounce that states no code: the class comes from its action or wording
+        digit = int(reply.fallback_class or "5")
+        notes.append("The message states no SMTP reply code; the class comes from its "
+                     "delivery status action or wording, the cause from its words.")
     klass = CLASS_NAMES[digit]
     if code is not None and enhanced and int(enhanced[0]) != digit:
         notes.append(
@@ -51,7 +62,16 @@ def explain_reply(
         notes.append(f"{enhanced} is not in the IANA enhanced status code registry.")
 
     bare = reply.bare
-    rule = rules.match(reply.text, code, enhanced, bare=bare)
+    # A 2xx/3xx reply refuses nothing: wording rules (written for refusals) do not apply.
+    refusal = klass not in ("success", "intermediate")
+    # A reply is short; a whole pasted file is not: the rules read its first 8000 characters,
+    # which keeps a huge input from costing seconds of pattern matching.
+    words = reply.text[:8000]
+    rule = rules.match(words, code, enhanced, bare=bare) if refusal else None
+    registry_causes = [e.cause for e in (enh_entry, basic_entry)
+                       if e is not None and e.cause and e.cause != "unknown"]
+    if rule is not None and rule.weak and registry_causes:
+        rule = None  # the words only name the SMTP stage; the code says more (RFC 3463)
     if bare and rule is None:
         notes.extend(rules.bare_notes(code, enhanced))
 
@@ -62,9 +82,7 @@ def explain_reply(
     elif rule is not None and rule.cause:
         cause = rule.cause
     else:
-        candidates = [e.cause for e in (enh_entry, basic_entry) if e is not None and e.cause]
-        specific = [c for c in candidates if c != "unknown"]
-        cause = specific[0] if specific else "unknown"
+        cause = registry_causes[0] if registry_causes else "unknown"
 
     if klass != "transient":
         retry = False if rule is None or rule.retry_helps is None or klass != "permanent" \
@@ -106,7 +124,7 @@ def explain_reply(
     title = enh_entry.title if enh_entry is not None else (
         basic_entry.meaning if basic_entry is not None else None)
     provider = (rule.provider if rule is not None and rule.provider else None) or (
-        None if bare else rules.provider_hint(reply.text))
+        None if bare else rules.provider_hint(words))
     return {
         "code": code,
         "class": klass,
@@ -122,6 +140,7 @@ def explain_reply(
         "rule": rule.id if rule is not None else None,
         "recipient": reply.recipient,
         "action": reply.action,
+        "server": reply.server,
         "text": reply.text,
         "notes": notes,
     }
@@ -179,3 +198,35 @@ def list_codes(klass: int | None = None, subject: int | None = None) -> list[dic
 def completion_candidates(prefix: str) -> list[tuple[str, str]]:
     """(code, title) pairs starting with ``prefix``, for shell completion."""
     return [(c["code"], c["title"] or "") for c in list_codes() if c["code"].startswith(prefix)]
+
+
+def explain_bytes(raw: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """Explain a file or message as read from disk (bytes, any charset): a bounce message is
+    read part by part (codes.bounce); anything else, or a message that names no failed
+    recipient, as text. Raises UsageError like explain_text."""
+    text = raw.decode("utf-8", "replace")
+    from smtpcli.codes.bounce_text import looks_like_message
+
+    if looks_like_message(text):
+        import email
+
+        explained = explain_message(email.message_from_bytes(raw))
+        if explained is not None:
+            return explained
+    return explain_text(text)
+
+
+def explain_message(msg: Message,
+                    raw_text: str | None = None) -> tuple[str, list[dict[str, Any]]] | None:
+    """(input kind, records) of a parsed message, None when it names no failed recipient;
+    with ``raw_text``, such a message is read once more as plain text (a bounce pasted
+    without MIME structure)."""
+    from smtpcli.codes.bounce import read_message
+
+    replies = read_message(msg)
+    if not replies and raw_text is not None:
+        replies = [r for r in find_replies(raw_text) if r.code is not None or r.enhanced]
+    if not replies:
+        return None
+    kind = "dsn" if any(r.source == "dsn" for r in replies) else "bounce"
+    return kind, [explain_reply(r) for r in replies]

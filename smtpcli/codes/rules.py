@@ -18,7 +18,7 @@ class Rule(_Record):
     """One rule of data/rules.json (fields documented in its _comment)."""
 
     __slots__ = ("id", "provider", "pattern", "enhanced", "basic", "cause", "retry_helps",
-                 "summary", "fix", "references", "bare_note", "_compiled")
+                 "summary", "fix", "references", "bare_note", "weak", "_compiled")
     id: str
     provider: str | None
     pattern: str | None
@@ -30,6 +30,7 @@ class Rule(_Record):
     fix: str | None
     references: tuple[str, ...]
     bare_note: str | None
+    weak: bool
     _compiled: dict[str, re.Pattern[str]]
 
     def _re(self, name: str, source: str, flags: int = 0) -> re.Pattern[str]:
@@ -107,7 +108,7 @@ def load_rules() -> RuleSet:
             enhanced=r.get("enhanced"), basic=r.get("basic"), cause=r.get("cause"),
             retry_helps=r.get("retry_helps"), summary=r.get("summary"), fix=r.get("fix"),
             references=tuple(r.get("references", ())), bare_note=r.get("bare_note"),
-            _compiled={},
+            weak=bool(r.get("weak")), _compiled={},
         )
         for r in data["rules"]
     ]
