@@ -69,6 +69,7 @@ class ServerState:
         self.sessions: set[Any] = set()
         self.stores: list[Store] = []
         self.memory: MemoryStore | None = None
+        self.mailbox: Any = None  # smtpcli.server.mailbox.Mailbox with --http
         self.done = asyncio.Event()
         self._conn_ids = 0
         self._idle = asyncio.Event()
@@ -103,6 +104,8 @@ class ServerState:
             msg.locations = await asyncio.to_thread(lambda: [s.store(msg) for s in disk])
         if self.memory is not None:
             self.memory.store(msg)
+        if self.mailbox is not None:
+            self.mailbox.add(msg)
         s = self.summary
         s.messages += 1
         s.recipients += len(msg.rcpt_tos)
@@ -192,6 +195,7 @@ class CaptureServer:
         self._started = 0.0
         self.port = config.port
         self.host = config.host
+        self.http: Any = None  # smtpcli.server.http.app.HttpSide with --http
 
     @property
     def messages(self) -> list[StoredMessage]:
@@ -261,7 +265,27 @@ class CaptureServer:
         sockname = self._server.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
         self._started = time.monotonic()
+        if c.http_enabled:
+            await self._start_http()
         self.state.emit("listening", **self.listening_facts())
+
+    async def _start_http(self) -> None:
+        """The HTTP API in its own thread and event loop (imported only with --http), so a
+        slow HTTP client or a big message being parsed never stalls an SMTP session."""
+        from smtpcli.server.http.app import HttpSide
+        from smtpcli.server.mailbox import Mailbox
+
+        self.state.mailbox = Mailbox()
+        self.http = HttpSide(self.state, self.config.http_host, self.config.http_port or 0)
+        try:
+            await asyncio.to_thread(self.http.start)
+        except BaseException:
+            self.http = None
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+            self.state.close_stores()
+            raise
 
     def listening_facts(self) -> dict[str, Any]:
         c = self.config
@@ -277,6 +301,8 @@ class CaptureServer:
             "storage": [s.name for s in self.state.stores],
             "faults": bool(self.state.faults) or c.greylist is not None or c.tarpit,
         }
+        if self.http is not None:
+            facts["http"] = self.http.url
         if self.tls is not None:
             facts["certificate"] = {
                 "sha256": self.tls.fingerprint_sha256, "subject": self.tls.subject,
@@ -312,6 +338,8 @@ class CaptureServer:
         await self.state.drain(self.config.grace)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 1.0)
+        if self.http is not None:
+            await asyncio.to_thread(self.http.stop)
         self.state.close_stores()
         self.summary.elapsed = time.monotonic() - self._started
         if not self.summary.reason:

@@ -1,0 +1,215 @@
+"""serve's own endpoints, where Mailpit has nothing: SMTP facts, long-poll wait, live events.
+
+* ``GET /api/v1/message/{ID}/envelope``   MAIL FROM / RCPT TO with parameters, peer, HELO,
+  TLS and AUTH facts of the session
+* ``GET /api/v1/message/{ID}/transcript`` the SMTP dialogue up to this message (AUTH redacted)
+* ``GET /api/v1/wait?query=&timeout=&count=`` answers as soon as ``count`` messages match
+  (those already there count), with the newest match; 408 after ``timeout`` seconds
+* ``GET /api/v1/events``  server-sent events ``new``, ``delete``, ``read`` for the web inbox
+* ``GET /view/{ID}.html`` / ``.txt``  the HTML or text body alone (Mailpit's render routes),
+  HTML served under a Content-Security-Policy that runs no script and loads no remote image
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from smtpcli.server import message_view as view
+from smtpcli.server.http.common import (
+    entry_or_404,
+    error_exception,
+    float_param,
+    int_param,
+    mailbox,
+    query_predicate,
+)
+from smtpcli.server.mailbox import Entry, Mailbox
+from smtpcli.server.search import Predicate
+
+WAIT_MAX_S = 300.0
+QUEUE_MAX = 1000  # events a slow inbox may lag behind before it is cut off (it reconnects)
+
+
+@dataclass
+class _Waiter:
+    predicate: Predicate | None
+    needed: int
+    found: int
+    future: asyncio.Future[Entry]
+
+
+@dataclass
+class Hub:
+    """Lives on the HTTP loop: fans mailbox changes out to event streams and waiters."""
+
+    box: Mailbox
+    loop: asyncio.AbstractEventLoop
+    streams: set[asyncio.Queue[str | None]] = field(default_factory=set)
+    waiters: list[_Waiter] = field(default_factory=list)
+
+    def listener(self, kind: str, data: dict[str, Any]) -> None:
+        """Mailbox listener: called from any thread, hops onto the HTTP loop."""
+        with contextlib.suppress(RuntimeError):  # loop closed: the HTTP side is stopping
+            self.loop.call_soon_threadsafe(self._dispatch, kind, data)
+
+    def _dispatch(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "new":
+            if not self.streams and not self.waiters:
+                return  # nobody listening: leave the parse for later
+            entry = self.box.get(data["ID"])
+            if entry is None:
+                return
+            self._wake(entry)
+            if not self.streams:
+                return
+            data = self.box.summary(entry)
+        frame = f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+        for queue in list(self.streams):
+            try:
+                queue.put_nowait(frame)
+            except asyncio.QueueFull:  # too slow a reader: cut it off, it reconnects
+                self.streams.discard(queue)
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.get_nowait()
+                    queue.put_nowait(None)
+
+    def _wake(self, entry: Entry) -> None:
+        for w in list(self.waiters):
+            if w.future.done():
+                continue
+            if w.predicate is None or w.predicate(self.box.facts(entry)):
+                w.found += 1
+                if w.found >= w.needed:
+                    w.future.set_result(entry)
+
+    def close(self) -> None:
+        for queue in list(self.streams):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        for w in self.waiters:
+            if not w.future.done():
+                w.future.cancel()
+
+
+HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
+
+
+async def envelope(request: web.Request) -> web.Response:
+    msg = entry_or_404(request).msg
+    return web.json_response(msg.envelope_dict())
+
+
+async def transcript(request: web.Request) -> web.Response:
+    msg = entry_or_404(request).msg
+    return web.json_response({"ID": msg.id, "Transcript": msg.transcript})
+
+
+async def wait(request: web.Request) -> web.Response:
+    """Long-poll: the newest message matching ``query`` once ``count`` of them are there."""
+    predicate = query_predicate(request)
+    timeout = float_param(request, "timeout", 30.0, 0.0, WAIT_MAX_S)
+    needed = int_param(request, "count", 1, 1, 10**6)
+    box, hub = mailbox(request), request.app[HUB]
+    present = box.matching(predicate)
+    if len(present) >= needed:
+        return _wait_answer(box, present[0], len(present))
+    waiter = _Waiter(predicate, needed, len(present), hub.loop.create_future())
+    hub.waiters.append(waiter)
+    try:
+        entry = await asyncio.wait_for(waiter.future, timeout)
+    except TimeoutError:
+        query = request.query.get("query", "")
+        raise error_exception(
+            408, f"{waiter.found} of {needed} message(s) matching {query!r} "
+                 f"arrived within {timeout:g} s") from None
+    finally:
+        hub.waiters.remove(waiter)
+    return _wait_answer(box, entry, waiter.found)
+
+
+def _wait_answer(box: Mailbox, entry: Entry, matched: int) -> web.Response:
+    body = view.message(entry.msg, box.parsed(entry))
+    return web.json_response(body, headers={"X-Messages-Count": str(matched)})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events for the web inbox (EventSource reconnects by itself)."""
+    hub = request.app[HUB]
+    queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_MAX)
+    resp = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    })
+    await resp.prepare(request)
+    hub.streams.add(queue)
+    try:
+        await resp.write(b": connected\n\n")
+        while True:
+            try:
+                frame = await asyncio.wait_for(queue.get(), 15)
+            except TimeoutError:
+                frame = ": keep-alive\n\n"  # lets proxies and the browser see a live stream
+            if frame is None:
+                break
+            await resp.write(frame.encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        hub.streams.discard(queue)
+    return resp
+
+
+#: No script, no plugin, no form, no remote anything: only images inline in the message
+#: (cid: parts rewritten to this server) or data: URIs, and inline styles.
+CSP_BLOCKED = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+               "font-src data:; sandbox allow-popups allow-popups-to-escape-sandbox")
+CSP_REMOTE_IMAGES = CSP_BLOCKED.replace("img-src 'self' data:", "img-src * data:")
+_CID = re.compile(r"""(["'(])cid:([^"')\s]+)""", re.IGNORECASE)
+
+
+async def view_html(request: web.Request) -> web.Response:
+    entry = entry_or_404(request)
+    box = mailbox(request)
+    parsed = box.parsed(entry)
+    if not parsed.html:
+        raise error_exception(404, f"message {entry.msg.id} has no HTML part")
+    by_cid = {p.content_id: p.part_id for p in (*parsed.inline, *parsed.attachments)
+              if p.content_id}
+
+    def cid_url(m: re.Match[str]) -> str:
+        part_id = by_cid.get(m.group(2))
+        if part_id is None:
+            return m.group(0)
+        return f"{m.group(1)}/api/v1/message/{entry.msg.id}/part/{part_id}"
+
+    html = _CID.sub(cid_url, parsed.html)
+    if request.query.get("embed"):
+        # Links open outside the frame, without telling the target where they came from.
+        html = '<base target="_blank">' + html
+    csp = CSP_REMOTE_IMAGES if request.query.get("remote") == "1" else CSP_BLOCKED
+    return web.Response(text=html, content_type="text/html", headers={
+        "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    })
+
+
+async def view_text(request: web.Request) -> web.Response:
+    entry = entry_or_404(request)
+    return web.Response(text=mailbox(request).parsed(entry).text, content_type="text/plain")
+
+
+def routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/message/{id}/envelope", envelope)
+    r.add_get("/api/v1/message/{id}/transcript", transcript)
+    r.add_get("/api/v1/wait", wait)
+    r.add_get("/api/v1/events", events)
+    r.add_get("/view/{id}.html", view_html)
+    r.add_get("/view/{id}.txt", view_text)

@@ -1,0 +1,180 @@
+"""The mailbox the HTTP API reads: every accepted message, read flags, deletion, change events.
+
+The SMTP side calls ``add()`` from its event loop; the HTTP side reads from its own thread, so
+every method takes one lock and hands out snapshots. Parsing is lazy: the searchable facts and
+the list summary of a message are computed once, on first use; full parses (text, HTML,
+attachments) are kept for a few recently viewed messages only, so 10,000 captured messages
+cost little more than their bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smtpcli.server import message_view as view
+from smtpcli.server.search import Facts, Predicate
+from smtpcli.server.storage import StoredMessage
+
+Listener = Callable[[str, dict[str, Any]], None]
+_PARSED_CACHE = 32
+
+
+@dataclass
+class Entry:
+    msg: StoredMessage
+    read: bool = False
+    facts: Facts | None = None
+    summary_base: dict[str, Any] | None = None
+
+
+class Mailbox:
+    """Messages by ID in arrival order, with read flags and listeners for changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._unread = 0
+        self._parsed: OrderedDict[str, view.ParsedMessage] = OrderedDict()
+        self._listeners: list[Listener] = []
+        self.deleted = 0
+        self.started = time.time()
+
+    # -- changes ---------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        """``listener(kind, data)`` is called (in the caller's thread) on new/delete/read."""
+        self._listeners.append(listener)
+
+    def _notify(self, kind: str, data: dict[str, Any]) -> None:
+        for listener in list(self._listeners):
+            with contextlib.suppress(Exception):  # a broken listener must not lose mail
+                listener(kind, data)
+
+    def add(self, msg: StoredMessage) -> None:
+        with self._lock:
+            self._entries[msg.id] = Entry(msg)
+            self._unread += 1
+        self._notify("new", {"ID": msg.id})
+
+    def delete(self, ids: Iterable[str] | None = None) -> list[str]:
+        """Delete these IDs (unknown ones are ignored) or all; Maildir files go too."""
+        with self._lock:
+            if ids is None:
+                gone = list(self._entries.values())
+                self._entries.clear()
+            else:
+                gone = [e for i in ids if (e := self._entries.pop(i, None)) is not None]
+            self._unread -= sum(1 for e in gone if not e.read)
+            self.deleted += len(gone)
+            for e in gone:
+                self._parsed.pop(e.msg.id, None)
+        for e in gone:
+            _unlink_maildir_copies(e.msg)
+        if gone:
+            self._notify("delete", {"IDs": [e.msg.id for e in gone]})
+        return [e.msg.id for e in gone]
+
+    def set_read(self, read: bool, ids: Iterable[str] | None = None) -> list[str]:
+        with self._lock:
+            chosen = (list(self._entries.values()) if ids is None
+                      else [e for i in ids if (e := self._entries.get(i)) is not None])
+            changed = [e for e in chosen if e.read is not read]
+            for e in changed:
+                e.read = read
+                if e.facts is not None:
+                    e.facts.read = read
+            self._unread += -len(changed) if read else len(changed)
+        if changed:
+            self._notify("read", {"IDs": [e.msg.id for e in changed], "Read": read})
+        return [e.msg.id for e in changed]
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def total(self) -> int:
+        return len(self._entries)
+
+    @property
+    def unread(self) -> int:
+        return self._unread
+
+    def get(self, msg_id: str) -> Entry | None:
+        """By ID, or the newest for ``latest`` (as Mailpit)."""
+        with self._lock:
+            if msg_id == "latest":
+                return next(reversed(self._entries.values()), None)
+            return self._entries.get(msg_id)
+
+    def newest_first(self) -> list[Entry]:
+        with self._lock:
+            return list(reversed(self._entries.values()))
+
+    def parsed(self, entry: Entry) -> view.ParsedMessage:
+        """The full parse of a message (kept for the few most recently used)."""
+        key = entry.msg.id
+        with self._lock:
+            hit = self._parsed.get(key)
+            if hit is not None:
+                self._parsed.move_to_end(key)
+                return hit
+        parsed = view.parse(entry.msg.stored)
+        with self._lock:
+            self._parsed[key] = parsed
+            while len(self._parsed) > _PARSED_CACHE:
+                self._parsed.popitem(last=False)
+        return parsed
+
+    def _prepare(self, entry: Entry) -> None:
+        if entry.facts is not None and entry.summary_base is not None:
+            return
+        parsed = view.parse(entry.msg.stored)
+        base = view.summary(entry.msg, parsed, entry.read)
+        entry.summary_base = base
+        entry.facts = _facts(entry, parsed, base)
+
+    def summary(self, entry: Entry) -> dict[str, Any]:
+        self._prepare(entry)
+        assert entry.summary_base is not None
+        return {**entry.summary_base, "Read": entry.read}
+
+    def facts(self, entry: Entry) -> Facts:
+        self._prepare(entry)
+        assert entry.facts is not None
+        return entry.facts
+
+    def matching(self, predicate: Predicate | None) -> list[Entry]:
+        """Entries (newest first) the predicate accepts (all without one)."""
+        entries = self.newest_first()
+        if predicate is None:
+            return entries
+        return [e for e in entries if predicate(self.facts(e))]
+
+
+def _joined(addrs: list[dict[str, str]]) -> str:
+    return "\n".join(f"{a['Name']} <{a['Address']}>" for a in addrs).lower()
+
+
+def _facts(entry: Entry, parsed: view.ParsedMessage, base: dict[str, Any]) -> Facts:
+    return Facts(
+        text=view.search_text(entry.msg, parsed),
+        to=_joined(base["To"]), from_=_joined([base["From"]]), cc=_joined(base["Cc"]),
+        bcc=_joined(base["Bcc"]), subject=base["Subject"].lower(),
+        message_id=base["MessageID"].lower(), reply_to=_joined(base["ReplyTo"]),
+        filenames="\n".join(p.filename for p in parsed.attachments).lower(),
+        read=entry.read, attachments=len(parsed.attachments), inline=len(parsed.inline),
+    )
+
+
+def _unlink_maildir_copies(msg: StoredMessage) -> None:
+    """Remove the message's Maildir file (mbox and JSON Lines files are append-only logs)."""
+    for loc in msg.locations:
+        path = Path(loc)
+        if path.parent.name in ("new", "cur") and (path.parent.parent / "tmp").is_dir():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
