@@ -17,7 +17,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from smtpcli.server.storage import StoredMessage

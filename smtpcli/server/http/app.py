@@ -101,7 +101,7 @@ class HttpSide:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr,attr-defined]
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
 
