@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY_PACKAGES = ["smtp", "dnsq", "checks", "codes", "server"]
 UI_MODULES = {"click", "rich", "prompt_toolkit"}
-HEAVY = ["dns", "checkdmarc", "dkim", "aiosmtpd", "cryptography", "prompt_toolkit", "spf", "rich"]
+HEAVY = ["dns", "checkdmarc", "dkim", "aiosmtpd", "cryptography", "prompt_toolkit", "spf", "rich",
+         "aiohttp"]
 
 
 def _imported_roots(path: Path) -> set[str]:
