@@ -1,0 +1,147 @@
+"""`serve --http` under load: 10,000 messages while a client polls the API 20 times a second.
+
+    python benchmarks/serve_http.py [--messages 10000] [--size 1024] [--sessions 10] [--rounds 2]
+
+Each round runs, in alternating order, `serve` without --http and `serve --http` (memory
+store), and sends N messages with Postfix's smtp-source (-d: one connection per session). With
+--http a poller asks, every 50 ms: the newest 50 messages, a search over all of them, and the
+latest message in full (in turn). Reported: the SMTP receive rate (messages / sending wall
+time), messages lost (sent minus what `GET /api/v1/info` and serve's own --expect count), and
+API latency percentiles. Loopback only; bounded by timeouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench import SMTPCLI, TIMEOUT, free_port, wait_port  # noqa: E402
+
+POLL_PATHS = ("/api/v1/messages?limit=50", "/api/v1/search?query=subject:nothing-matches",
+              "/api/v1/message/latest")
+
+
+class Poller(threading.Thread):
+    """GETs the API at a fixed 20/s schedule (no catching up after a slow answer)."""
+
+    def __init__(self, base: str, rate: float = 20.0) -> None:
+        super().__init__(daemon=True)
+        self.base, self.period = base, 1.0 / rate
+        self.latencies: dict[str, list[float]] = {p: [] for p in POLL_PATHS}
+        self.errors: list[str] = []
+        self.stop_flag = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        next_at = time.perf_counter()
+        while not self.stop_flag.is_set():
+            path = POLL_PATHS[n % len(POLL_PATHS)]
+            n += 1
+            t = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.base + path, timeout=10) as resp:
+                    resp.read()
+                self.latencies[path].append((time.perf_counter() - t) * 1000)
+            except Exception as exc:  # 404 for "latest" before the first message, timeouts
+                if "404" not in str(exc):
+                    self.errors.append(f"{path}: {exc}")
+            next_at += self.period
+            self.stop_flag.wait(max(0.0, next_at - time.perf_counter()))
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def run(n: int, size: int, sessions: int, http: bool) -> dict[str, Any]:
+    port, http_port = free_port(), free_port()
+    args = [*SMTPCLI, "serve", "--listen", f"127.0.0.1:{port}", "--expect", str(n),
+            "--exit-after", str(TIMEOUT), "--grace", "2", "--json"]
+    if http:
+        args += ["--http", f"127.0.0.1:{http_port}"]
+    else:
+        args += ["--count", str(n)]
+    # Events go to a file: a pipe nobody reads fills up and stalls serve.
+    log = tempfile.TemporaryFile("w+")
+    serve = subprocess.Popen(args, stdout=log, stderr=subprocess.DEVNULL, text=True)
+    wait_port(port)
+    base = f"http://127.0.0.1:{http_port}"
+    poller = None
+    if http:
+        wait_port(http_port)
+        poller = Poller(base)
+        poller.start()
+    t = time.perf_counter()
+    subprocess.run(["smtp-source", "-d", "-l", str(size), "-m", str(n), "-s", str(sessions),
+                    f"127.0.0.1:{port}"], check=True, timeout=TIMEOUT, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t
+    row: dict[str, Any] = {"receiver": "serve --http" if http else "serve", "messages": n,
+                           "wall_s": round(wall, 3), "messages_per_s": round(n / wall, 1)}
+    if poller is not None:
+        time.sleep(1.0)  # one more second of polling with a full mailbox
+        poller.stop_flag.set()
+        poller.join(15)
+        with urllib.request.urlopen(base + "/api/v1/info", timeout=10) as resp:
+            row["api_messages"] = json.loads(resp.read())["Messages"]
+        every = [x for v in poller.latencies.values() for x in v]
+        row["api_requests"] = len(every)
+        row["api_p50_ms"], row["api_p95_ms"] = _pct(every, 0.5), _pct(every, 0.95)
+        row["api_max_ms"] = round(max(every), 1) if every else None
+        row["api_p95_by_path_ms"] = {p: _pct(v, 0.95) for p, v in poller.latencies.items()}
+        row["api_errors"] = poller.errors[:5]
+        serve.send_signal(signal.SIGTERM)
+    serve.wait(TIMEOUT)
+    log.seek(0)
+    shutdown = json.loads(log.read().strip().splitlines()[-1])
+    log.close()
+    received = shutdown["facts"]["summary"]["messages"]
+    row["received"] = received
+    row["lost"] = n - received + (n - row.get("api_messages", n))
+    row["expect_ok"] = serve.returncode == 0
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=10000)
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=2)
+    a = ap.parse_args()
+    if shutil.which("smtp-source") is None:
+        raise SystemExit("smtp-source not found (Debian package postfix)")
+    n = max(100, min(a.messages, 100_000))
+    rows = []
+    for r in range(a.rounds):  # alternate the order so machine noise hits both sides alike
+        for http in ((False, True) if r % 2 == 0 else (True, False)):
+            rows.append(run(n, a.size, a.sessions, http))
+    print(f"{n} messages of {a.size} bytes, {a.sessions} smtp-source sessions, loopback\n")
+    print(f"{'receiver':<14} {'msg/s':>9} {'lost':>5} {'API reqs':>9} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}")
+    for row in rows:
+        print(f"{row['receiver']:<14} {row['messages_per_s']:>9,.1f} {row['lost']:>5} "
+              f"{row.get('api_requests', '-'):>9} {row.get('api_p50_ms', '-'):>7} "
+              f"{row.get('api_p95_ms', '-'):>7} {row.get('api_max_ms', '-'):>7}")
+    plain = [r["messages_per_s"] for r in rows if r["receiver"] == "serve"]
+    with_http = [r["messages_per_s"] for r in rows if r["receiver"] == "serve --http"]
+    ratio = statistics.median(with_http) / statistics.median(plain)
+    print(f"\nreceive rate with --http: {ratio:.0%} of without (median of {a.rounds} rounds)")
+    print(json.dumps({"benchmark": "serve_http", "ratio": round(ratio, 3), "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
