@@ -68,7 +68,7 @@ def _pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
-def run(n: int, size: int, sessions: int, http: bool) -> dict[str, Any]:
+def run(n: int, size: int, sessions: int, http: bool, poll: bool = True) -> dict[str, Any]:
     port, http_port = free_port(), free_port()
     args = [*SMTPCLI, "serve", "--listen", f"127.0.0.1:{port}", "--expect", str(n),
             "--exit-after", str(TIMEOUT), "--grace", "2", "--json"]
@@ -84,6 +84,7 @@ def run(n: int, size: int, sessions: int, http: bool) -> dict[str, Any]:
     poller = None
     if http:
         wait_port(http_port)
+    if http and poll:
         poller = Poller(base)
         poller.start()
     t = time.perf_counter()
@@ -92,18 +93,23 @@ def run(n: int, size: int, sessions: int, http: bool) -> dict[str, Any]:
     wall = time.perf_counter() - t
     row: dict[str, Any] = {"receiver": "serve --http" if http else "serve", "messages": n,
                            "wall_s": round(wall, 3), "messages_per_s": round(n / wall, 1)}
+    if http and poller is None:
+        row["receiver"] += " (no polling)"
     if poller is not None:
         time.sleep(1.0)  # one more second of polling with a full mailbox
         poller.stop_flag.set()
         poller.join(15)
+    if http:
         with urllib.request.urlopen(base + "/api/v1/info", timeout=10) as resp:
             row["api_messages"] = json.loads(resp.read())["Messages"]
+    if poller is not None:
         every = [x for v in poller.latencies.values() for x in v]
         row["api_requests"] = len(every)
         row["api_p50_ms"], row["api_p95_ms"] = _pct(every, 0.5), _pct(every, 0.95)
         row["api_max_ms"] = round(max(every), 1) if every else None
         row["api_p95_by_path_ms"] = {p: _pct(v, 0.95) for p, v in poller.latencies.items()}
         row["api_errors"] = poller.errors[:5]
+    if http:
         serve.send_signal(signal.SIGTERM)
     serve.wait(TIMEOUT)
     log.seek(0)
@@ -122,6 +128,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--no-poll-too", action="store_true",
+                    help="Also run serve --http with nobody polling (what --http itself costs).")
     a = ap.parse_args()
     if shutil.which("smtp-source") is None:
         raise SystemExit("smtp-source not found (Debian package postfix)")
@@ -130,10 +138,12 @@ def main() -> None:
     for r in range(a.rounds):  # alternate the order so machine noise hits both sides alike
         for http in ((False, True) if r % 2 == 0 else (True, False)):
             rows.append(run(n, a.size, a.sessions, http))
+        if a.no_poll_too:
+            rows.append(run(n, a.size, a.sessions, True, poll=False))
     print(f"{n} messages of {a.size} bytes, {a.sessions} smtp-source sessions, loopback\n")
-    print(f"{'receiver':<14} {'msg/s':>9} {'lost':>5} {'API reqs':>9} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}")
+    print(f"{'receiver':<26} {'msg/s':>9} {'lost':>5} {'API reqs':>9} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}")
     for row in rows:
-        print(f"{row['receiver']:<14} {row['messages_per_s']:>9,.1f} {row['lost']:>5} "
+        print(f"{row['receiver']:<26} {row['messages_per_s']:>9,.1f} {row['lost']:>5} "
               f"{row.get('api_requests', '-'):>9} {row.get('api_p50_ms', '-'):>7} "
               f"{row.get('api_p95_ms', '-'):>7} {row.get('api_max_ms', '-'):>7}")
     plain = [r["messages_per_s"] for r in rows if r["receiver"] == "serve"]

@@ -1,6 +1,7 @@
 """The mailbox the HTTP API reads: every accepted message, read flags, deletion, change events.
 
-The SMTP side calls ``add()`` from its event loop; the HTTP side reads from its own thread, so
+The SMTP side calls ``add()`` and the API reads on serve's event loop; big messages are parsed in
+worker threads, so
 every method takes one lock and hands out snapshots. Parsing is lazy: the searchable facts and
 the list summary of a message are computed once, on first use; full parses (text, HTML,
 attachments) are kept for a few recently viewed messages only, so 10,000 captured messages
@@ -153,7 +154,8 @@ class Mailbox:
         entries = self.newest_first()
         if predicate is None:
             return entries
-        return [e for e in entries if predicate(self.facts(e))]
+        # Searched on every poll over the whole mailbox: facts are read directly once cached.
+        return [e for e in entries if predicate(e.facts or self.facts(e))]
 
 
 def _joined(addrs: list[dict[str, str]]) -> str:

@@ -270,15 +270,14 @@ class CaptureServer:
         self.state.emit("listening", **self.listening_facts())
 
     async def _start_http(self) -> None:
-        """The HTTP API in its own thread and event loop (imported only with --http), so a
-        slow HTTP client or a big message being parsed never stalls an SMTP session."""
+        """The HTTP API and inbox on this loop (aiohttp is imported only with --http)."""
         from smtpcli.server.http.app import HttpSide
         from smtpcli.server.mailbox import Mailbox
 
         self.state.mailbox = Mailbox()
         self.http = HttpSide(self.state, self.config.http_host, self.config.http_port or 0)
         try:
-            await asyncio.to_thread(self.http.start)
+            await self.http.start()
         except BaseException:
             self.http = None
             if self._server is not None:
@@ -339,7 +338,7 @@ class CaptureServer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 1.0)
         if self.http is not None:
-            await asyncio.to_thread(self.http.stop)
+            await self.http.stop()
         self.state.close_stores()
         self.summary.elapsed = time.monotonic() - self._started
         if not self.summary.reason:

@@ -91,4 +91,8 @@ def compile_query(query: str) -> Predicate:
         token = raw[1:] if negate else raw
         if token:
             preds.append((negate, _term(token)))
+    if not preds:
+        return lambda f: True
+    if len(preds) == 1 and not preds[0][0]:
+        return preds[0][1]  # the common case, without a loop around it
     return lambda f: all(p(f) is not neg for neg, p in preds)

@@ -23,6 +23,7 @@ from smtpcli.server.http.common import (
     int_param,
     json_body,
     mailbox,
+    matching,
     ok_text,
     query_predicate,
 )
@@ -38,7 +39,7 @@ def _page(request: web.Request, entries: list[Any]) -> dict[str, Any]:
     start = int_param(request, "start", 0, 0, 10**9)
     limit = int_param(request, "limit", 50, 0, 10**6) or 50
     page = entries[start : start + limit]
-    unread = sum(1 for e in entries if not e.read)
+    unread = box.unread if len(entries) == box.total else sum(1 for e in entries if not e.read)
     return {
         "total": box.total, "unread": box.unread, "count": len(page),
         "messages_count": len(entries), "messages_unread": unread, "start": start,
@@ -87,12 +88,13 @@ async def list_messages(request: web.Request) -> web.Response:
 
 async def search(request: web.Request) -> web.Response:
     predicate = query_predicate(request, required=True)
-    return web.json_response(_page(request, mailbox(request).matching(predicate)))
+    return web.json_response(_page(request, await matching(mailbox(request), predicate)))
 
 
 async def delete_search(request: web.Request) -> web.Response:
     box = mailbox(request)
-    box.delete([e.msg.id for e in box.matching(query_predicate(request, required=True))])
+    predicate = query_predicate(request, required=True)
+    box.delete([e.msg.id for e in await matching(box, predicate)])
     return ok_text()
 
 
@@ -115,7 +117,7 @@ async def set_read(request: web.Request) -> web.Response:
         from smtpcli.server.search import SearchError, compile_query
 
         try:
-            ids = [e.msg.id for e in box.matching(compile_query(search_text))]
+            ids = [e.msg.id for e in await matching(box, compile_query(search_text))]
         except SearchError as exc:
             fail(400, str(exc))
     box.set_read(read, ids)

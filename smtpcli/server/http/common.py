@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, NoReturn
 
@@ -50,6 +51,24 @@ def query_predicate(request: web.Request, required: bool = False) -> Predicate |
         return compile_query(query)
     except SearchError as exc:
         fail(400, str(exc))
+
+
+#: Messages parsed for search facts between two turns of the event loop: a first search over
+#: 10,000 never-parsed messages takes about a second, which must not stall the SMTP sessions.
+PARSE_SLICE = 100
+
+
+async def matching(box: Mailbox, predicate: Predicate | None) -> list[Entry]:
+    """``box.matching(predicate)``, parsing not-yet-seen messages in slices."""
+    if predicate is not None:
+        fresh = 0
+        for e in box.newest_first():
+            if e.facts is None:
+                box.facts(e)
+                fresh += 1
+                if fresh % PARSE_SLICE == 0:
+                    await asyncio.sleep(0)
+    return box.matching(predicate)
 
 
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:

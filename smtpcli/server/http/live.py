@@ -28,6 +28,7 @@ from smtpcli.server.http.common import (
     float_param,
     int_param,
     mailbox,
+    matching,
     query_predicate,
 )
 from smtpcli.server.mailbox import Entry, Mailbox
@@ -55,7 +56,7 @@ class Hub:
     waiters: list[_Waiter] = field(default_factory=list)
 
     def listener(self, kind: str, data: dict[str, Any]) -> None:
-        """Mailbox listener: called from any thread, hops onto the HTTP loop.
+        """Mailbox listener: called from any thread, hops onto the loop.
 
         With no event stream and no waiter, there is nobody to tell: the HTTP thread is not
         woken at all (at 1,000 messages/s, waking it for nothing costs the SMTP side). A
@@ -127,7 +128,7 @@ async def wait(request: web.Request) -> web.Response:
     waiter = _Waiter(predicate, needed, hub.loop.create_future())
     hub.waiters.append(waiter)  # first: a message arriving from now on is announced to it
     try:
-        present = box.matching(predicate)
+        present = await matching(box, predicate)
         waiter.matched.update(e.msg.id for e in present)
         if len(waiter.matched) >= needed:
             return _wait_answer(box, present[0], len(waiter.matched))
