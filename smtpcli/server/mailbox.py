@@ -47,6 +47,9 @@ class Mailbox:
         self._listeners: list[Listener] = []
         self.deleted = 0
         self.started = time.time()
+        # Set once a client searches: from then on each new message is parsed as it arrives
+        # (between SMTP callbacks), so a poll only scans; nobody searching, nobody pays.
+        self.keep_warm = False
 
     # -- changes ---------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:

@@ -33,6 +33,8 @@ def iso_time(ts: float) -> str:
 
 
 def _addresses(values: list[str]) -> list[dict[str, str]]:
+    if not values:
+        return []
     return [{"Name": name, "Address": addr}
             for name, addr in email.utils.getaddresses(values) if addr or name]
 
@@ -69,15 +71,23 @@ class ParsedMessage:
     attachments: list[Part] = field(default_factory=list)
     inline: list[Part] = field(default_factory=list)
     mime_error: str | None = None
+    _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def header(self, name: str) -> str:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return ""
+        values = self.by_name.get(name.lower())
+        return values[0] if values else ""
 
     def header_all(self, name: str) -> list[str]:
-        return [v for k, v in self.headers if k.lower() == name.lower()]
+        return self.by_name.get(name.lower(), [])
+
+    @property
+    def by_name(self) -> dict[str, list[str]]:
+        """Lower-cased name -> values, built on first use."""
+        if self._by_name is None:
+            self._by_name = {}
+            for key, value in self.headers:
+                self._by_name.setdefault(key.lower(), []).append(value)
+        return self._by_name
 
     def part(self, part_id: str) -> Part | None:
         for p in (*self.attachments, *self.inline):

@@ -61,6 +61,7 @@ PARSE_SLICE = 100
 async def matching(box: Mailbox, predicate: Predicate | None) -> list[Entry]:
     """``box.matching(predicate)``, parsing not-yet-seen messages in slices."""
     if predicate is not None:
+        box.keep_warm = True
         fresh = 0
         for e in box.newest_first():
             if e.facts is None:

@@ -62,18 +62,18 @@ class Hub:
         woken at all (at 1,000 messages/s, waking it for nothing costs the SMTP side). A
         waiter registers before it looks at the mailbox, so it cannot miss a message.
         """
-        if not self.streams and not self.waiters:
+        if not self.streams and not self.waiters and not self.box.keep_warm:
             return
         with contextlib.suppress(RuntimeError):  # loop closed: the HTTP side is stopping
             self.loop.call_soon_threadsafe(self._dispatch, kind, data)
 
     def _dispatch(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "new":
-            if not self.streams and not self.waiters:
-                return  # nobody listening: leave the parse for later
             entry = self.box.get(data["ID"])
             if entry is None:
                 return
+            if self.box.keep_warm:
+                self.box.facts(entry)
             self._wake(entry)
             if not self.streams:
                 return
