@@ -292,3 +292,60 @@ def test_cli_http_option(cli) -> None:
     assert code == 2 and "not a loopback address" in err
     code, _, err = cli("serve", "--http", "nonsense:port")
     assert code == 2 and "--http" in err
+
+
+def test_cli_serve_http_subprocess() -> None:
+    from tests.servers.serve_bench_helpers import start_serve_process
+
+    proc = start_serve_process("--http", "127.0.0.1:0", "--exit-after", "30", "--expect", "1")
+    try:
+        url = proc.listening["http"]
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0/")
+        with smtplib.SMTP("127.0.0.1", proc.port, timeout=10) as smtp:
+            smtp.sendmail("a@example.test", ["b@example.test"], b"Subject: via cli\r\n\r\nhi\r\n")
+        assert get(url, "/api/v1/message/latest")["Subject"] == "via cli"
+    finally:
+        proc.terminate()
+    code, events, _ = proc.finish()
+    assert code == 0 and events[-1]["event"] == "shutdown"
+
+
+@pytest.mark.parametrize("store", ["maildir", "mbox"])
+def test_messages_already_in_the_store_are_listed(tmp_path: Path, store: str) -> None:
+    where = str(tmp_path / store)
+    first = run_in_thread(ServeConfig(port=0, grace=0.2, **{store: where}))
+    try:
+        with smtplib.SMTP(first.host, first.port, timeout=10) as smtp:
+            smtp.sendmail("a@example.test", ["b@example.test"],
+                          b"Subject: from an earlier run\r\n\r\nFrom the start of a line\r\n")
+    finally:
+        first.stop()
+    second = run_in_thread(ServeConfig(port=0, http_port=0, grace=0.2, **{store: where}))
+    try:
+        base = second.server.http.url
+        send(second, "from this run")
+        listing = get(base, "/api/v1/messages")
+        assert [m["Subject"] for m in listing["messages"]] == ["from this run", "from an earlier run"]
+        assert listing["unread"] == 1  # the earlier one counts as seen
+        old = listing["messages"][1]["ID"]
+        assert get(base, f"/api/v1/message/{old}")["Text"].strip() == "From the start of a line"
+        assert call(base, "DELETE", "/api/v1/messages", {"IDs": [old]})[1] == "ok"
+        if store == "maildir":  # Maildir files go with the message; an mbox is append-only
+            assert len(list((tmp_path / "maildir" / "new").iterdir())) == 1
+    finally:
+        second.stop()
+
+
+def test_transcript_of_a_second_message_on_one_connection(served, base) -> None:
+    tag = _tag()
+    with smtplib.SMTP(served.host, served.port, timeout=10) as smtp:
+        smtp.ehlo("client.test")
+        for n in (1, 2):
+            smtp.sendmail("a@example.test", [f"r{n}@example.test"],
+                          f"Subject: {tag} {n}\r\n\r\nbody\r\n".encode())
+    msg_id = search(base, f"subject:'{tag} 2'".replace("'", '"'))["messages"][0]["ID"]
+    lines = get(base, f"/api/v1/message/{msg_id}/transcript")["Transcript"]
+    assert lines[:2] == ["S: 220 smtpcli.test smtpcli serve", "C: EHLO client.test"]
+    assert "[1 earlier message(s) in this session]" in lines
+    assert "C: RCPT TO:<r2@example.test>" in lines and "C: RCPT TO:<r1@example.test>" not in lines
+    assert lines[-1].startswith("S: 250 2.0.0 Ok: queued as ")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -183,3 +184,56 @@ def _unlink_maildir_copies(msg: StoredMessage) -> None:
         if path.parent.name in ("new", "cur") and (path.parent.parent / "tmp").is_dir():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+# -- messages already in a store when serve starts ----------------------------------------------
+def _loaded(key: str, n: int, content: bytes, when: float, location: str | None) -> StoredMessage:
+    import email.utils
+    import hashlib
+
+    # The SMTP envelope of an earlier run is not kept in the files: Return-Path (if a delivery
+    # agent added one) is the best evidence of MAIL FROM.
+    head = content.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    rp = next((line.split(":", 1)[1] for line in head.split("\r\n")
+               if line.lower().startswith("return-path:")), "")
+    return StoredMessage(
+        seq=n, id=f"{key}.{hashlib.sha256(f'{location}:{n}'.encode()).hexdigest()[:10]}",
+        received_at=when, peer=None, helo=None,
+        mail_from=email.utils.parseaddr(rp)[1], rcpt_tos=[], mail_options=[], rcpt_options=[],
+        content=content, locations=[location] if location else [],
+    )
+
+
+def load_maildir(path: str) -> list[StoredMessage]:
+    """Messages in ``new/`` and ``cur/`` of a Maildir, oldest first."""
+    root = Path(path)
+    files = [p for sub in ("new", "cur") if (root / sub).is_dir() for p in (root / sub).iterdir()
+             if p.is_file() and not p.name.startswith(".")]
+    files.sort(key=lambda p: (p.stat().st_mtime, p.name))
+    out = []
+    for n, p in enumerate(files, 1):
+        with contextlib.suppress(OSError):
+            out.append(_loaded("maildir", n, p.read_bytes(), p.stat().st_mtime, str(p)))
+    return out
+
+
+# The standard library reads mboxo; serve writes mboxrd, where every ">*From " got one more ">".
+_MBOXRD_QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
+
+
+def load_mbox(path: str) -> list[StoredMessage]:
+    """Messages of an mbox file (mboxrd quoting undone by the standard library's reader)."""
+    import mailbox as stdlib_mailbox
+
+    if not Path(path).is_file():
+        return []
+    out = []
+    box = stdlib_mailbox.mbox(path, create=False)
+    try:
+        for n, msg in enumerate(box, 1):
+            data = msg.as_bytes().replace(b"\r\n", b"\n")
+            data = _MBOXRD_QUOTED.sub(rb"\1", data).replace(b"\n", b"\r\n")
+            out.append(_loaded("mbox", n, data, Path(path).stat().st_mtime, None))
+    finally:
+        box.close()
+    return out

@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from smtpcli.server.faults import Decision
 from smtpcli.server.storage import StoredMessage
 from smtpcli.server.trace import received_header
+from smtpcli.server.transcript import SessionTranscript
 
 if TYPE_CHECKING:
     from smtpcli.server.runner import ServerState
@@ -27,8 +28,6 @@ _VERB_STAGE = {
     "RSET": "rset", "NOOP": "noop", "VRFY": "vrfy", "QUIT": "quit",
 }
 SHUTDOWN_REPLY = "421 4.3.2 Service shutting down, try again later"
-#: Lines of one session's transcript kept for the HTTP API (a chatty client cannot grow it).
-TRANSCRIPT_LINES = 400
 
 
 def tls_facts(smtp: SMTP) -> dict[str, Any] | None:
@@ -48,9 +47,8 @@ class CaptureSMTP(SMTP):
         self.state = state
         self.busy = False  # between DATA and the final reply: shutdown waits for it
         self.conn_id = 0
-        # "C: ..." / "S: ..." lines of this session, kept only when --http can show them.
-        self.transcript: list[str] | None = [] if state.config.http_enabled else None
-        self._reply_to: list[str] | None = None  # a stored message waiting for its 250
+        # Kept only when --http can show it.
+        self.transcript = SessionTranscript() if state.config.http_enabled else None
         for verb, method in list(self._smtp_methods.items()):
             self._smtp_methods[verb] = self._wrap(verb, _VERB_STAGE.get(verb), method)
 
@@ -143,22 +141,12 @@ class CaptureSMTP(SMTP):
 
     _banner: str | None = None
 
-    def record(self, line: str) -> None:
-        t = self.transcript
-        if t is not None and len(t) < TRANSCRIPT_LINES:
-            t.append(line)
-            if len(t) == TRANSCRIPT_LINES:
-                t.append("[transcript cut here]")
-
     async def push(self, status: Any) -> None:
         if isinstance(status, str) and status.startswith("220 ") and self._banner:
             status, self._banner = self._banner, None
         if self.transcript is not None:
-            line = "S: " + (status if isinstance(status, str) else bytes(status).decode("utf-8", "replace"))
-            self.record(line)
-            if self._reply_to is not None:  # the reply to the final dot of a stored message
-                self._reply_to.append(line)
-                self._reply_to = None
+            self.transcript.server(status if isinstance(status, str)
+                                   else bytes(status).decode("utf-8", "replace"))
         if not self.state.config.tarpit:
             await super().push(status)
             return
@@ -177,11 +165,7 @@ class CaptureSMTP(SMTP):
     def _wrap(self, verb: str, stage: str | None, method: Callable[[Any], Any]) -> Callable[[Any], Any]:
         async def wrapped(arg: Any) -> None:
             if self.transcript is not None:
-                # AUTH arguments carry credentials (RFC 4954): never kept.
-                shown = arg
-                if verb == "AUTH" and arg and " " in arg.strip():
-                    shown = arg.split()[0] + " [redacted]"
-                self.record(f"C: {verb} {shown}".rstrip() if shown else f"C: {verb}")
+                self.transcript.client(verb, arg)
             if self.state.closing and not self.busy and verb != "QUIT":
                 await self.push(SHUTDOWN_REPLY)
                 self._close()
@@ -308,9 +292,7 @@ class CaptureHandler:
             smtputf8=bool(envelope.smtp_utf8),
         )
         if server.transcript is not None:
-            server.record(f"C: [message, {msg.size} bytes, then .]")
-            msg.transcript = list(server.transcript)
-            server._reply_to = msg.transcript
+            msg.transcript = server.transcript.message(msg.size)
         if self.config.received:
             msg.trace = received_header(
                 helo=session.host_name, peer_ip=_peer_ip(session.peer),

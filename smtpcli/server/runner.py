@@ -275,6 +275,7 @@ class CaptureServer:
         from smtpcli.server.mailbox import Mailbox
 
         self.state.mailbox = Mailbox()
+        await asyncio.to_thread(self._load_existing)
         self.http = HttpSide(self.state, self.config.http_host, self.config.http_port or 0)
         try:
             await self.http.start()
@@ -285,6 +286,17 @@ class CaptureServer:
                 self._server = None
             self.state.close_stores()
             raise
+
+    def _load_existing(self) -> None:
+        """What the Maildir/mbox already held when serve started, so the API lists it too."""
+        from smtpcli.server.mailbox import load_maildir, load_mbox
+
+        c, box = self.config, self.state.mailbox
+        # One store is enough (with both, each holds the same messages); Maildir can delete.
+        existing = load_maildir(c.maildir) if c.maildir else load_mbox(c.mbox) if c.mbox else []
+        for msg in existing:
+            box.add(msg)
+            box.set_read(True, [msg.id])  # seen in an earlier run
 
     def listening_facts(self) -> dict[str, Any]:
         c = self.config
