@@ -47,6 +47,7 @@ class Mailbox:
         self._parsed: OrderedDict[str, view.ParsedMessage] = OrderedDict()
         self._listeners: list[Listener] = []
         self.deleted = 0
+        self.bytes = 0  # sizes of the messages held, as stored
         self.started = time.time()
         # Set once a client searches: from then on each new message is parsed as it arrives
         # (between SMTP callbacks), so a poll only scans; nobody searching, nobody pays.
@@ -66,6 +67,7 @@ class Mailbox:
         with self._lock:
             self._entries[msg.id] = Entry(msg)
             self._unread += 1
+            self.bytes += len(msg.trace) + len(msg.content)
         self._notify("new", {"ID": msg.id})
 
     def delete(self, ids: Iterable[str] | None = None) -> list[str]:
@@ -78,6 +80,7 @@ class Mailbox:
                 gone = [e for i in ids if (e := self._entries.pop(i, None)) is not None]
             self._unread -= sum(1 for e in gone if not e.read)
             self.deleted += len(gone)
+            self.bytes -= sum(len(e.msg.trace) + len(e.msg.content) for e in gone)
             for e in gone:
                 self._parsed.pop(e.msg.id, None)
         for e in gone:

@@ -54,7 +54,7 @@ async def info(request: web.Request) -> web.Response:
     return web.json_response({
         "Version": __version__, "LatestVersion": "",
         "Database": ", ".join(st.name for st in state.stores) or "memory",
-        "DatabaseSize": sum(len(e.msg.stored) for e in box.newest_first()),
+        "DatabaseSize": box.bytes,
         "Messages": box.total, "Unread": box.unread, "Tags": {},
         "RuntimeStats": {
             "Uptime": int(time.time() - box.started), "Memory": _rss_bytes(),
