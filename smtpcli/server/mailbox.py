@@ -11,6 +11,7 @@ cost little more than their bytes.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import threading
@@ -118,6 +119,11 @@ class Mailbox:
             if msg_id == "latest":
                 return next(reversed(self._entries.values()), None)
             return self._entries.get(msg_id)
+
+    def page(self, start: int, limit: int) -> list[Entry]:
+        """``newest_first()[start:start + limit]`` without copying the whole mailbox."""
+        with self._lock:
+            return list(itertools.islice(reversed(self._entries.values()), start, start + limit))
 
     def newest_first(self) -> list[Entry]:
         with self._lock:

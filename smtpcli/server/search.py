@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 #: key -> which facts of a message it looks at (see ``Facts``).
 FIELD_KEYS = {
-    "to": "to", "from": "from", "cc": "cc", "bcc": "bcc", "subject": "subject",
+    "to": "to", "from": "from_", "cc": "cc", "bcc": "bcc", "subject": "subject",
     "message-id": "message_id", "reply-to": "reply_to", "filename": "filenames",
     "addressed": "addressed",
 }
@@ -30,7 +31,7 @@ class SearchError(ValueError):
     """The query cannot be parsed."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Facts:
     """Lower-cased searchable facts of one message."""
 
@@ -47,12 +48,9 @@ class Facts:
     attachments: int
     inline: int
 
-    def field(self, name: str) -> str:
-        if name == "from":
-            return self.from_
-        if name == "addressed":
-            return "\n".join((self.to, self.cc, self.bcc))
-        return str(getattr(self, name))
+    @property
+    def addressed(self) -> str:
+        return "\n".join((self.to, self.cc, self.bcc))
 
 
 Predicate = Callable[[Facts], bool]
@@ -64,8 +62,8 @@ def _term(token: str) -> Predicate:
     if sep and key in FIELD_KEYS:
         if not value:
             raise SearchError(f"{key}: needs a value")
-        name, needle = FIELD_KEYS[key], value.lower()
-        return lambda f: needle in f.field(name)
+        get, needle = attrgetter(FIELD_KEYS[key]), value.lower()
+        return lambda f: needle in get(f)  # every poll scans every message: keep this lean
     if sep and key in FLAG_KEYS:
         flag = value.lower()
         if flag not in FLAG_KEYS[key]:

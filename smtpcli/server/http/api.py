@@ -34,15 +34,22 @@ STATE: web.AppKey[ServerState] = web.AppKey("state", ServerState)
 CHAOS = {"Sender": ("mail", 451), "Recipient": ("rcpt", 451), "Authentication": ("auth", 535)}
 
 
-def _page(request: web.Request, entries: list[Any]) -> dict[str, Any]:
+def _page(request: web.Request, entries: list[Any] | None) -> dict[str, Any]:
+    """Mailpit's ``MessagesSummary`` for ``entries`` (None: the whole mailbox)."""
     box = mailbox(request)
     start = int_param(request, "start", 0, 0, 10**9)
     limit = int_param(request, "limit", 50, 0, 10**6) or 50
-    page = entries[start : start + limit]
-    unread = box.unread if len(entries) == box.total else sum(1 for e in entries if not e.read)
+    if entries is None:  # the common poll: no copy of a 10,000-message list
+        total, unread = box.total, box.unread
+        page = box.page(start, limit)
+        matched, matched_unread = total, unread
+    else:
+        total, unread = box.total, box.unread
+        page = entries[start : start + limit]
+        matched, matched_unread = len(entries), sum(1 for e in entries if not e.read)
     return {
-        "total": box.total, "unread": box.unread, "count": len(page),
-        "messages_count": len(entries), "messages_unread": unread, "start": start,
+        "total": total, "unread": unread, "count": len(page),
+        "messages_count": matched, "messages_unread": matched_unread, "start": start,
         "tags": [], "messages": [box.summary(e) for e in page],
     }
 
@@ -83,7 +90,7 @@ async def webui(request: web.Request) -> web.Response:
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    return web.json_response(_page(request, mailbox(request).newest_first()))
+    return web.json_response(_page(request, None))
 
 
 async def search(request: web.Request) -> web.Response:

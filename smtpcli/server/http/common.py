@@ -59,17 +59,24 @@ PARSE_SLICE = 100
 
 
 async def matching(box: Mailbox, predicate: Predicate | None) -> list[Entry]:
-    """``box.matching(predicate)``, parsing not-yet-seen messages in slices."""
-    if predicate is not None:
-        box.keep_warm = True
-        fresh = 0
-        for e in box.newest_first():
-            if e.facts is None:
-                box.facts(e)
-                fresh += 1
-                if fresh % PARSE_SLICE == 0:
-                    await asyncio.sleep(0)
-    return box.matching(predicate)
+    """Entries (newest first) the predicate accepts, in one pass; messages not parsed yet are
+    parsed on the way, yielding to the loop every ``PARSE_SLICE`` of them."""
+    entries = box.newest_first()
+    if predicate is None:
+        return entries
+    box.keep_warm = True
+    out: list[Entry] = []
+    fresh = 0
+    for e in entries:
+        facts = e.facts
+        if facts is None:
+            facts = box.facts(e)
+            fresh += 1
+            if fresh % PARSE_SLICE == 0:
+                await asyncio.sleep(0)
+        if predicate(facts):
+            out.append(e)
+    return out
 
 
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:

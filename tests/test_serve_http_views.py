@@ -1,0 +1,60 @@
+"""Pure parts of the HTTP API: the address fast path and the search language (hypothesis)."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smtpcli.server.message_view import _addresses, decode_words
+from smtpcli.server.search import Facts, SearchError, compile_query
+
+ADDRESS_CHARS = st.text(alphabet=st.sampled_from(list('ab.-_ @<>",;:()\\xyz=?')), max_size=30)
+
+
+def _stdlib(value: str) -> list[dict[str, str]]:
+    return [{"Name": decode_words(n), "Address": a}
+            for n, a in email.utils.getaddresses([value]) if a or n]
+
+
+@settings(max_examples=500)
+@given(ADDRESS_CHARS)
+def test_address_fast_path_agrees_with_the_standard_library(value: str) -> None:
+    assert _addresses([value]) == _stdlib(value)
+
+
+@pytest.mark.parametrize("value", ["Alice <alice@example.test>", "bob@example.test",
+                                   '"Smith, Bob" <b@y.test>', "a@x.test, b@y.test",
+                                   "=?utf-8?q?Caf=C3=A9?= <c@x.test>"])
+def test_address_examples(value: str) -> None:
+    assert _addresses([value]) == _stdlib(value)
+    assert decode_words("=?utf-8?q?Caf=C3=A9?=") == "Caf\u00e9"
+
+
+def _facts(**kw: object) -> Facts:
+    base: dict[str, object] = dict(text="", to="", from_="", cc="", bcc="", subject="",
+                                   message_id="", reply_to="", filenames="", read=False,
+                                   attachments=0, inline=0)
+    base.update(kw)
+    return Facts(**base)  # type: ignore[arg-type]
+
+
+def test_search_terms() -> None:
+    f = _facts(text="welcome bob", to="bob <bob@x.test>", subject="welcome aboard", read=True)
+    assert compile_query("to:bob@x")(f) and compile_query("-to:carol")(f)
+    assert compile_query('subject:"welcome aboard" is:read')(f)
+    assert not compile_query("is:unread")(f) and not compile_query("has:attachment")(f)
+    assert compile_query("WELCOME")(f) and not compile_query("!welcome")(f)
+    assert compile_query("addressed:bob")(f) and compile_query("")(f)
+
+
+@given(st.text(max_size=40))
+def test_any_query_compiles_or_says_why(query: str) -> None:
+    try:
+        predicate = compile_query(query)
+    except SearchError as exc:
+        assert str(exc)
+    else:
+        assert predicate(_facts()) in (True, False)
