@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from smtpcli.server.message_view import _addresses, decode_words
 from smtpcli.server.search import Facts, SearchError, compile_query
 
-ADDRESS_CHARS = st.text(alphabet=st.sampled_from(list('ab.-_ @<>",;:()\\xyz=?')), max_size=30)
+ADDRESS_CHARS = st.text(alphabet=st.sampled_from(list('ab.-_ @<>",;:()\\xyz=?[]')), max_size=30)
 
 
 def _stdlib(value: str) -> list[dict[str, str]]:
@@ -58,3 +58,52 @@ def test_any_query_compiles_or_says_why(query: str) -> None:
         assert str(exc)
     else:
         assert predicate(_facts()) in (True, False)
+
+
+SIMPLE = [
+    b"From: Alice <alice@shop.test>\r\nTo: bob@example.test, Carol <carol@example.test>\r\n"
+    b"Subject: Your order 42\r\nMessage-ID: <m1@shop.test>\r\n\r\nThanks for ordering.\r\n",
+    b"From: noreply@bank.test\r\nTo: dave@example.test\r\nCc: eve@example.test\r\n"
+    b"Subject: Statement\r\n ready\r\nContent-Type: text/html\r\n\r\n<p>Your <b>statement</b></p>\r\n",
+    b"Subject: no addresses\r\n\r\nbare body words\r\n",
+]
+QUERIES = ["to:bob", "to:carol", "from:alice", "from:bank", "subject:order", 'subject:"statement ready"',
+           "cc:eve", "bcc:hidden", "ordering", "statement", "-to:bob", "message-id:m1@shop",
+           "addressed:eve", "is:unread", "has:attachment", "words", "reply-to:x"]
+
+
+@pytest.mark.parametrize("content", SIMPLE)
+def test_quick_facts_search_like_the_full_parse(content: bytes) -> None:
+    import time
+
+    from smtpcli.server.mailbox import Entry, Mailbox, _facts
+    from smtpcli.server.message_view import parse, summary
+    from smtpcli.server.quick_facts import quick_facts
+    from smtpcli.server.storage import StoredMessage
+
+    msg = StoredMessage(seq=1, id="1", received_at=time.time(), peer=None, helo=None,
+                        mail_from="bounce@shop.test", rcpt_tos=["bob@example.test", "hidden@example.test"],
+                        mail_options=[], rcpt_options=[], content=content)
+    quick = quick_facts(msg, False)
+    assert quick is not None
+    parsed = parse(msg.stored)
+    full = _facts(Entry(msg), parsed, summary(msg, parsed, False))
+    for q in QUERIES:
+        predicate = compile_query(q)
+        assert predicate(quick) == predicate(full), q
+    assert Mailbox().facts(Entry(msg)) is not None
+
+
+def test_quick_facts_leave_the_rest_to_the_full_parse() -> None:
+    import time
+
+    from smtpcli.server.quick_facts import quick_facts
+    from smtpcli.server.storage import StoredMessage
+
+    for content in (b"Subject: =?utf-8?q?Caf=C3=A9?=\r\n\r\nx\r\n",
+                    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b--\r\n",
+                    b"Content-Transfer-Encoding: base64\r\n\r\naGk=\r\n", b"no header end"):
+        msg = StoredMessage(seq=1, id="1", received_at=time.time(), peer=None, helo=None,
+                            mail_from="", rcpt_tos=[], mail_options=[], rcpt_options=[],
+                            content=content)
+        assert quick_facts(msg, False) is None, content

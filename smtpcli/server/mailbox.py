@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from smtpcli.server import message_view as view
-from smtpcli.server.search import Facts, Predicate
+from smtpcli.server.quick_facts import quick_facts
+from smtpcli.server.search import Facts
 from smtpcli.server.storage import StoredMessage
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -145,30 +146,27 @@ class Mailbox:
         return parsed
 
     def _prepare(self, entry: Entry) -> None:
-        if entry.facts is not None and entry.summary_base is not None:
-            return
+        """Full parse: the list summary, and the search facts if not had yet."""
         parsed = view.parse(entry.msg.stored)
         base = view.summary(entry.msg, parsed, entry.read)
         entry.summary_base = base
-        entry.facts = _facts(entry, parsed, base)
+        if entry.facts is None:
+            entry.facts = _facts(entry, parsed, base)
 
     def summary(self, entry: Entry) -> dict[str, Any]:
-        self._prepare(entry)
+        if entry.summary_base is None:
+            self._prepare(entry)
         assert entry.summary_base is not None
         return {**entry.summary_base, "Read": entry.read}
 
     def facts(self, entry: Entry) -> Facts:
-        self._prepare(entry)
+        """Search facts: from the bytes directly for a simple message, else a full parse."""
+        if entry.facts is None:
+            entry.facts = quick_facts(entry.msg, entry.read)
+            if entry.facts is None:
+                self._prepare(entry)
         assert entry.facts is not None
         return entry.facts
-
-    def matching(self, predicate: Predicate | None) -> list[Entry]:
-        """Entries (newest first) the predicate accepts (all without one)."""
-        entries = self.newest_first()
-        if predicate is None:
-            return entries
-        # Searched on every poll over the whole mailbox: facts are read directly once cached.
-        return [e for e in entries if predicate(e.facts or self.facts(e))]
 
 
 def _joined(addrs: list[dict[str, str]]) -> str:

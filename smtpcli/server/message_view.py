@@ -36,8 +36,8 @@ def iso_time(ts: float) -> str:
 # One plain address, "Name <addr>" or "addr": most headers a test server sees. Anything else
 # (quotes, comments, groups, several addresses) goes to the standard library's full parser,
 # which is exact but costs most of the time a message's summary takes.
-_SIMPLE_ADDR = re.compile(r'^\s*(?:([^"<>,;:()\\@]*?)\s*<([^<>\s,;:()"\\]+@[^<>\s,;:()"\\]+)>'
-                          r'|([^<>\s,;:()"\\]+@[^<>\s,;:()"\\]+))\s*$')
+_ATOM = r'[^<>\s,;:()"\\@\[\]]+'
+_SIMPLE_ADDR = re.compile(rf'^\s*(?:([^"<>,;:()\\@\[\]]*?)\s*<({_ATOM}@{_ATOM})>|({_ATOM}@{_ATOM}))\s*$')
 
 
 def decode_words(value: str) -> str:
