@@ -349,3 +349,23 @@ def test_transcript_of_a_second_message_on_one_connection(served, base) -> None:
     assert "[1 earlier message(s) in this session]" in lines
     assert "C: RCPT TO:<r2@example.test>" in lines and "C: RCPT TO:<r1@example.test>" not in lines
     assert lines[-1].startswith("S: 250 2.0.0 Ok: queued as ")
+
+
+def test_stop_with_an_open_event_stream_and_a_pending_wait() -> None:
+    import http.client
+
+    server = run_in_thread(ServeConfig(port=0, http_port=0, grace=0.2))
+    parts = urllib.parse.urlsplit(server.server.http.url)
+    stream = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    stream.request("GET", "/api/v1/events")
+    assert stream.getresponse().status == 200
+    answers: list[Any] = []
+    waiter = threading.Thread(target=lambda: answers.append(
+        call(server.server.http.url, "GET", "/api/v1/wait?timeout=60")), daemon=True)
+    waiter.start()
+    time.sleep(0.2)  # let the wait register
+    server.stop(timeout=15)
+    assert not server.thread.is_alive()  # neither the stream nor the wait held shutdown up
+    waiter.join(5)
+    assert answers[0][0] == 503 and answers[0][1]["Error"] == "serve is shutting down"
+    stream.close()

@@ -38,6 +38,10 @@ WAIT_MAX_S = 300.0
 QUEUE_MAX = 1000  # events a slow inbox may lag behind before it is cut off (it reconnects)
 
 
+class ShuttingDown(Exception):
+    """serve is stopping: pending waits answer 503 instead of hanging up."""
+
+
 @dataclass
 class _Waiter:
     predicate: Predicate | None
@@ -103,7 +107,7 @@ class Hub:
                 queue.put_nowait(None)
         for w in self.waiters:
             if not w.future.done():
-                w.future.cancel()
+                w.future.set_exception(ShuttingDown())
 
 
 HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
@@ -134,6 +138,8 @@ async def wait(request: web.Request) -> web.Response:
             return _wait_answer(box, present[0], len(waiter.matched))
         try:
             entry = await asyncio.wait_for(waiter.future, timeout)
+        except ShuttingDown:
+            raise error_exception(503, "serve is shutting down") from None
         except TimeoutError:
             query = request.query.get("query", "")
             raise error_exception(
