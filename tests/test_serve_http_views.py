@@ -64,46 +64,46 @@ SIMPLE = [
     b"From: Alice <alice@shop.test>\r\nTo: bob@example.test, Carol <carol@example.test>\r\n"
     b"Subject: Your order 42\r\nMessage-ID: <m1@shop.test>\r\n\r\nThanks for ordering.\r\n",
     b"From: noreply@bank.test\r\nTo: dave@example.test\r\nCc: eve@example.test\r\n"
-    b"Subject: Statement\r\n ready\r\nContent-Type: text/html\r\n\r\n<p>Your <b>statement</b></p>\r\n",
-    b"Subject: no addresses\r\n\r\nbare body words\r\n",
+    b"Subject: Statement\r\n  ready\r\nContent-Type: text/html; charset=\"iso-8859-1\"\r\n\r\n"
+    b"<p>Your <b>statement</b> \xe9</p>\r\n",
+    b"Subject: no addresses\r\nContent-Transfer-Encoding: 8bit\r\n\r\nbare body words \xc3\xa9\r\n",
+    b"Subject: empty body\r\n\r\n",
 ]
-QUERIES = ["to:bob", "to:carol", "from:alice", "from:bank", "subject:order", 'subject:"statement ready"',
-           "cc:eve", "bcc:hidden", "ordering", "statement", "-to:bob", "message-id:m1@shop",
-           "addressed:eve", "is:unread", "has:attachment", "words", "reply-to:x"]
 
 
 @pytest.mark.parametrize("content", SIMPLE)
-def test_quick_facts_search_like_the_full_parse(content: bytes) -> None:
-    import time
+def test_quick_parse_gives_what_the_full_parser_gives(content: bytes) -> None:
+    from smtpcli.server.message_view import parse_full
+    from smtpcli.server.quick_parse import quick_parse
 
-    from smtpcli.server.mailbox import Entry, Mailbox, _facts
-    from smtpcli.server.message_view import parse, summary
-    from smtpcli.server.quick_facts import quick_facts
-    from smtpcli.server.storage import StoredMessage
-
-    msg = StoredMessage(seq=1, id="1", received_at=time.time(), peer=None, helo=None,
-                        mail_from="bounce@shop.test", rcpt_tos=["bob@example.test", "hidden@example.test"],
-                        mail_options=[], rcpt_options=[], content=content)
-    quick = quick_facts(msg, False)
+    quick = quick_parse(content)
     assert quick is not None
-    parsed = parse(msg.stored)
-    full = _facts(Entry(msg), parsed, summary(msg, parsed, False))
-    for q in QUERIES:
-        predicate = compile_query(q)
-        assert predicate(quick) == predicate(full), q
-    assert Mailbox().facts(Entry(msg)) is not None
+    full = parse_full(content)
+    assert quick == (full.headers, full.text, full.html)
+    assert not full.attachments and not full.inline
 
 
-def test_quick_facts_leave_the_rest_to_the_full_parse() -> None:
-    import time
+@pytest.mark.parametrize("content", [
+    b"Subject: =?utf-8?q?Caf=C3=A9?= \xc3\xa9\r\n\r\nx\r\n",   # 8-bit header
+    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b--\r\n",
+    b"Content-Transfer-Encoding: base64\r\n\r\naGk=\r\n",
+    b"Content-Type: application/pdf\r\n\r\n%PDF\r\n",
+    b"From someone Sat Dec  5 12:00:00 2026\r\nSubject: x\r\n\r\nx\r\n",
+    b" folded first\r\nSubject: x\r\n\r\nx\r\n",
+    b"no header end",
+])
+def test_quick_parse_leaves_the_rest_to_the_full_parser(content: bytes) -> None:
+    from smtpcli.server.quick_parse import quick_parse
 
-    from smtpcli.server.quick_facts import quick_facts
-    from smtpcli.server.storage import StoredMessage
+    assert quick_parse(content) is None
 
-    for content in (b"Subject: =?utf-8?q?Caf=C3=A9?=\r\n\r\nx\r\n",
-                    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b--\r\n",
-                    b"Content-Transfer-Encoding: base64\r\n\r\naGk=\r\n", b"no header end"):
-        msg = StoredMessage(seq=1, id="1", received_at=time.time(), peer=None, helo=None,
-                            mail_from="", rcpt_tos=[], mail_options=[], rcpt_options=[],
-                            content=content)
-        assert quick_facts(msg, False) is None, content
+
+@given(st.binary(max_size=200))
+def test_quick_parse_agrees_or_declines(content: bytes) -> None:
+    from smtpcli.server.message_view import parse_full
+    from smtpcli.server.quick_parse import quick_parse
+
+    quick = quick_parse(content)
+    if quick is not None:
+        full = parse_full(content)
+        assert quick == (full.headers, full.text, full.html)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from smtpcli.server import message_view as view
-from smtpcli.server.quick_facts import quick_facts
 from smtpcli.server.search import Facts
 from smtpcli.server.storage import StoredMessage
 
@@ -160,11 +159,8 @@ class Mailbox:
         return {**entry.summary_base, "Read": entry.read}
 
     def facts(self, entry: Entry) -> Facts:
-        """Search facts: from the bytes directly for a simple message, else a full parse."""
         if entry.facts is None:
-            entry.facts = quick_facts(entry.msg, entry.read)
-            if entry.facts is None:
-                self._prepare(entry)
+            self._prepare(entry)
         assert entry.facts is not None
         return entry.facts
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
+from smtpcli.server.quick_parse import quick_parse
 from smtpcli.server.storage import StoredMessage
 
 SNIPPET_CHARS = 250  # Mailpit: "Message snippet includes up to 250 characters"
@@ -161,6 +162,15 @@ def _walk(part: email.message.Message, part_id: str, out: ParsedMessage) -> None
 
 def parse(content: bytes) -> ParsedMessage:
     """Headers, text, HTML and parts of ``content``; never raises on bad MIME."""
+    quick = quick_parse(content)
+    if quick is not None:
+        headers, text, html = quick
+        return ParsedMessage(headers, text=text, html=html)
+    return parse_full(content)
+
+
+def parse_full(content: bytes) -> ParsedMessage:
+    """``parse`` with the standard library's parser, for any message."""
     try:
         msg = email.message_from_bytes(content, policy=email.policy.compat32)
         headers = [(k, " ".join(str(v).split())) for k, v in msg.items()]
