@@ -35,7 +35,9 @@ def _client(url: str) -> MailboxClient:
 
 @click.group("mailbox")
 def command() -> None:
-    """Read the mailbox of a running `smtpcli serve --http` (or Mailpit).
+    """Read what serve --http captured: list, show, wait, clear.
+
+    Works against a running `smtpcli serve --http` (or, except wait, Mailpit).
 
     \b
     Examples:
@@ -68,7 +70,13 @@ def _list_lines(report: Report, paint: Painter) -> Iterable[str]:
 @http_option
 @json_option
 def list_cmd(query: str | None, limit: int, url: str, json_mode: bool) -> int:
-    """List captured messages, newest first (unread ones marked *)."""
+    """List captured messages, newest first (unread ones marked *).
+
+    \b
+    Examples:
+      smtpcli mailbox list
+      smtpcli mailbox list 'to:bob@example.test is:unread' --json
+    """
     result = _client(url).messages(query, limit)
     report = Report(command="mailbox list", target=url)
     shown, matched = len(result["messages"]), result["messages_count"]
@@ -107,7 +115,13 @@ def _message_lines(report: Report, paint: Painter) -> Iterable[str]:
 @http_option
 @json_option
 def show_cmd(msg_id: str, raw: bool, url: str, json_mode: bool) -> int:
-    """Show one message (ID, or `latest`): headers, SMTP envelope, TLS/AUTH, body."""
+    """Show one message (ID, or `latest`): headers, SMTP envelope, TLS/AUTH, body.
+
+    \b
+    Examples:
+      smtpcli mailbox show latest
+      smtpcli mailbox show 6b142a274e23.2 --raw > message.eml
+    """
     client = _client(url)
     if raw:
         sys.stdout.buffer.write(client.raw(msg_id))
@@ -132,6 +146,11 @@ def wait_cmd(query: str | None, timeout: float, count: int, url: str, json_mode:
     """Wait until a message matching QUERY is there (exit 1 on timeout).
 
     QUERY uses the search filters: to:, from:, subject:, is:unread, has:attachment, words.
+
+    \b
+    Examples:
+      smtpcli mailbox wait 'to:bob@example.test subject:Welcome' --timeout 10
+      smtpcli mailbox wait 'from:shop.test' --count 3 --json
     """
     from smtpcli.server.api_client import WaitTimeout
 
@@ -156,7 +175,13 @@ def wait_cmd(query: str | None, timeout: float, count: int, url: str, json_mode:
 @http_option
 @json_option
 def clear_cmd(query: str | None, url: str, json_mode: bool) -> int:
-    """Delete every captured message (or those matching QUERY)."""
+    """Delete every captured message (or those matching QUERY).
+
+    \b
+    Examples:
+      smtpcli mailbox clear
+      smtpcli mailbox clear 'subject:test run 41'
+    """
     gone = _client(url).clear(query)
     report = Report(command="mailbox clear", target=url)
     report.summary = f"deleted {gone} message{'s' if gone != 1 else ''}"
