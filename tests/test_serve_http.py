@@ -228,10 +228,23 @@ def test_broken_mime_still_listed_and_raw(served, base) -> None:
 
 def test_view_html_runs_no_script_and_rewrites_cid(served, base) -> None:
     tag = _tag()
-    send(served, f"{tag} html", html='<p>hi</p><script>alert(1)</script><img src="http://x.test/a.png">')
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.test", "b@example.test", f"{tag} html"
+    msg.set_content("hello")
+    msg.add_alternative('<p>hi</p><script>alert(1)</script><img src="http://x.test/a.png">'
+                        '<img src="cid:logo@x">', subtype="html")
+    msg.get_payload()[1].add_related(b"\x89PNG fake", "image", "png", cid="<logo@x>")
+    with smtplib.SMTP(served.host, served.port, timeout=10) as smtp:
+        smtp.send_message(msg)
     msg_id = search(base, tag)["messages"][0]["ID"]
+    [inline] = get(base, f"/api/v1/message/{msg_id}")["Inline"]
+    assert inline["ContentID"] == "logo@x" and inline["ContentType"] == "image/png"
+    part_url = f"/api/v1/message/{msg_id}/part/{inline['PartID']}"
+    status, _, part_headers = call(base, "GET", part_url)
+    assert status == 200 and "sandbox" in part_headers["Content-Security-Policy"]
     status, html, headers = call(base, "GET", f"/view/{msg_id}.html")
     assert status == 200 and "<p>hi</p>" in html
+    assert f'src="{part_url}"' in html and "cid:" not in html
     csp = headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp and "sandbox" in csp
     assert "img-src 'self' data:" in csp

@@ -158,7 +158,8 @@ async def raw(request: web.Request) -> web.Response:
     disposition = "attachment" if request.query.get("dl") else "inline"
     return web.Response(
         body=entry.msg.stored, content_type="text/plain", charset="utf-8",
-        headers={"Content-Disposition": f'{disposition}; filename="{entry.msg.id}.eml"'},
+        headers={"Content-Disposition": f'{disposition}; filename="{entry.msg.id}.eml"',
+                 "X-Content-Type-Options": "nosniff"},
     )
 
 
@@ -170,8 +171,11 @@ async def part(request: web.Request) -> web.Response:
     name = found.filename.replace('"', "") or f"part-{found.part_id}"
     return web.Response(
         body=found.payload, content_type=found.content_type,
+        # A captured part is attacker-controlled: downloaded, never sniffed, and if a browser
+        # renders it anyway (text/html), it runs in a sandbox with no script.
         headers={"Content-Disposition": f'attachment; filename="{name}"',
-                 "X-Content-Type-Options": "nosniff"},
+                 "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "default-src 'none'; sandbox"},
     )
 
 
