@@ -209,7 +209,11 @@ async def view_html(request: web.Request) -> web.Response:
     if request.query.get("embed"):
         # Links open outside the frame, without telling the target where they came from.
         html = '<base target="_blank">' + html
-    csp = CSP_REMOTE_IMAGES if request.query.get("remote") == "1" else CSP_BLOCKED
+    if request.query.get("remote") == "1":
+        csp = CSP_REMOTE_IMAGES
+    else:
+        # The frame's origin is opaque (sandboxed), so name this server instead of 'self'.
+        csp = CSP_BLOCKED.replace("'self'", f"{request.scheme}://{request.host}")
     return web.Response(text=html, content_type="text/html", headers={
         "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
