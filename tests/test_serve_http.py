@@ -382,3 +382,14 @@ def test_stop_with_an_open_event_stream_and_a_pending_wait() -> None:
     waiter.join(5)
     assert answers[0][0] == 503 and answers[0][1]["Error"] == "serve is shutting down"
     stream.close()
+
+
+def test_big_message_is_parsed_off_the_loop_and_served_whole(served, base) -> None:
+    tag = _tag()
+    payload = bytes(range(256)) * 1400  # 350 KiB: parsed in a worker thread
+    send(served, f"{tag} big", attach=("big.bin", payload))
+    msg_id = search(base, tag)["messages"][0]["ID"]
+    [att] = get(base, f"/api/v1/message/{msg_id}")["Attachments"]
+    assert att["Size"] == len(payload)
+    assert call(base, "GET", f"/api/v1/message/{msg_id}/part/{att['PartID']}")[1] == payload
+    assert len(get(base, f"/api/v1/message/{msg_id}/raw")) > len(payload)
