@@ -107,3 +107,32 @@ def test_quick_parse_agrees_or_declines(content: bytes) -> None:
     if quick is not None:
         full = parse_full(content)
         assert quick == (full.headers, full.text, full.html)
+
+
+def test_a_reader_that_falls_behind_is_cut_off_not_buffered_forever() -> None:
+    import asyncio
+    import time
+
+    from smtpcli.server.http.live import QUEUE_MAX, Hub
+    from smtpcli.server.mailbox import Mailbox
+    from smtpcli.server.storage import StoredMessage
+
+    async def main() -> None:
+        box = Mailbox()
+        hub = Hub(box, asyncio.get_running_loop())
+        box.subscribe(hub.listener)
+        stalled: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_MAX)
+        hub.streams.add(stalled)
+        for n in range(QUEUE_MAX + 5):
+            box.add(StoredMessage(seq=n, id=f"m{n}", received_at=time.time(), peer=None,
+                                  helo=None, mail_from="a@x.test", rcpt_tos=["b@y.test"],
+                                  mail_options=[], rcpt_options=[],
+                                  content=b"Subject: s\r\n\r\nbody\r\n"))
+        await asyncio.sleep(0.1)  # let the dispatches run
+        assert stalled not in hub.streams  # cut off
+        assert stalled.qsize() == QUEUE_MAX
+        frames = [stalled.get_nowait() for _ in range(QUEUE_MAX)]
+        assert frames[-1] is None  # told to end (the browser reconnects and reloads)
+        assert box.total == QUEUE_MAX + 5  # the mailbox lost nothing
+
+    asyncio.run(main())
