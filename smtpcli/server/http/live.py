@@ -68,8 +68,15 @@ class Hub:
         """
         if not self.streams and not self.waiters and not self.box.keep_warm:
             return
+        try:
+            same_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:  # called from a thread without a loop
+            same_loop = False
         with contextlib.suppress(RuntimeError):  # loop closed: the HTTP side is stopping
-            self.loop.call_soon_threadsafe(self._dispatch, kind, data)
+            if same_loop:  # the usual case: SMTP and HTTP share serve's loop (no wake-up write)
+                self.loop.call_soon(self._dispatch, kind, data)
+            else:
+                self.loop.call_soon_threadsafe(self._dispatch, kind, data)
 
     def _dispatch(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "new":
