@@ -387,7 +387,10 @@ def test_stop_with_an_open_event_stream_and_a_pending_wait() -> None:
 def test_big_message_is_parsed_off_the_loop_and_served_whole(served, base) -> None:
     tag = _tag()
     payload = bytes(range(256)) * 1400  # 350 KiB: parsed in a worker thread
-    send(served, f"{tag} big", attach=("big.bin", payload))
+    # A pending wait sees it arrive (the announcement parses it off the loop first).
+    threading.Timer(0.3, send, (served, f"{tag} big"), {"attach": ("big.bin", payload)}).start()
+    status, waited, _ = call(base, "GET", f"/api/v1/wait?query=subject:{tag}&timeout=10")
+    assert status == 200 and waited["Attachments"][0]["Size"] == len(payload)
     msg_id = search(base, tag)["messages"][0]["ID"]
     [att] = get(base, f"/api/v1/message/{msg_id}")["Attachments"]
     assert att["Size"] == len(payload)

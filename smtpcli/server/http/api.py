@@ -25,6 +25,7 @@ from smtpcli.server.http.common import (
     mailbox,
     matching,
     ok_text,
+    parsed,
     query_predicate,
 )
 from smtpcli.server.runner import ServerState
@@ -134,23 +135,14 @@ async def set_read(request: web.Request) -> web.Response:
 async def message(request: web.Request) -> web.Response:
     entry = entry_or_404(request)
     box = mailbox(request)
-    parsed = await _parsed(request, entry)
+    full = await parsed(box, entry)
     box.set_read(True, [entry.msg.id])  # as Mailpit: viewing a message marks it read
-    return web.json_response(view.message(entry.msg, parsed))
-
-
-async def _parsed(request: web.Request, entry: Any) -> view.ParsedMessage:
-    box = mailbox(request)
-    if entry.msg.size > 256 * 1024:  # a big message is parsed off the loop
-        import asyncio
-
-        return await asyncio.to_thread(box.parsed, entry)
-    return box.parsed(entry)
+    return web.json_response(view.message(entry.msg, full))
 
 
 async def headers(request: web.Request) -> web.Response:
     entry = entry_or_404(request)
-    return web.json_response(view.headers_map(await _parsed(request, entry)))
+    return web.json_response(view.headers_map(await parsed(mailbox(request), entry)))
 
 
 async def raw(request: web.Request) -> web.Response:
@@ -165,7 +157,7 @@ async def raw(request: web.Request) -> web.Response:
 
 async def part(request: web.Request) -> web.Response:
     entry = entry_or_404(request)
-    found = (await _parsed(request, entry)).part(request.match_info["part"])
+    found = (await parsed(mailbox(request), entry)).part(request.match_info["part"])
     if found is None:
         fail(404, f"message {entry.msg.id} has no part {request.match_info['part']!r}")
     name = found.filename.replace('"', "") or f"part-{found.part_id}"

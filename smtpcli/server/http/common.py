@@ -9,7 +9,8 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from smtpcli.server.mailbox import Entry, Mailbox
-from smtpcli.server.search import Predicate, SearchError, compile_query
+from smtpcli.server.message_view import ParsedMessage
+from smtpcli.server.search import Facts, Predicate, SearchError, compile_query
 
 MAILBOX: web.AppKey[Mailbox] = web.AppKey("mailbox", Mailbox)
 
@@ -58,6 +59,25 @@ def query_predicate(request: web.Request, required: bool = False) -> Predicate |
 PARSE_SLICE = 100
 
 
+#: Messages bigger than this are parsed in a worker thread: a 30 MB message takes the event
+#: loop (and so every SMTP session) away for too long.
+BIG = 256 * 1024
+
+
+async def parsed(box: Mailbox, entry: Entry) -> ParsedMessage:
+    """The full parse of a message, off the loop when it is big."""
+    if entry.msg.size > BIG:
+        return await asyncio.to_thread(box.parsed, entry)
+    return box.parsed(entry)
+
+
+async def facts(box: Mailbox, entry: Entry) -> Facts:
+    """Search facts (and the list summary) of a message, off the loop when it is big."""
+    if entry.facts is None and entry.msg.size > BIG:
+        await asyncio.to_thread(box.facts, entry)
+    return box.facts(entry)
+
+
 async def matching(box: Mailbox, predicate: Predicate | None) -> list[Entry]:
     """Entries (newest first) the predicate accepts, in one pass; messages not parsed yet are
     parsed on the way, yielding to the loop every ``PARSE_SLICE`` of them."""
@@ -68,13 +88,13 @@ async def matching(box: Mailbox, predicate: Predicate | None) -> list[Entry]:
     out: list[Entry] = []
     fresh = 0
     for e in entries:
-        facts = e.facts
-        if facts is None:
-            facts = box.facts(e)
+        found = e.facts
+        if found is None:
+            found = await facts(box, e)
             fresh += 1
             if fresh % PARSE_SLICE == 0:
                 await asyncio.sleep(0)
-        if predicate(facts):
+        if predicate(found):
             out.append(e)
     return out
 

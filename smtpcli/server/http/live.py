@@ -23,12 +23,14 @@ from aiohttp import web
 
 from smtpcli.server import message_view as view
 from smtpcli.server.http.common import (
+    BIG,
     entry_or_404,
     error_exception,
     float_param,
     int_param,
     mailbox,
     matching,
+    parsed,
     query_predicate,
 )
 from smtpcli.server.mailbox import Entry, Mailbox
@@ -58,13 +60,14 @@ class Hub:
     loop: asyncio.AbstractEventLoop
     streams: set[asyncio.Queue[str | None]] = field(default_factory=set)
     waiters: list[_Waiter] = field(default_factory=list)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # held so none is collected
 
     def listener(self, kind: str, data: dict[str, Any]) -> None:
         """Mailbox listener: called from any thread, hops onto the loop.
 
-        With no event stream and no waiter, there is nobody to tell: the HTTP thread is not
-        woken at all (at 1,000 messages/s, waking it for nothing costs the SMTP side). A
-        waiter registers before it looks at the mailbox, so it cannot miss a message.
+        With no event stream, no waiter and nobody searching, there is nobody to tell and
+        nothing is scheduled. A waiter registers before it looks at the mailbox, so it cannot
+        miss a message.
         """
         if not self.streams and not self.waiters and not self.box.keep_warm:
             return
@@ -83,12 +86,27 @@ class Hub:
             entry = self.box.get(data["ID"])
             if entry is None:
                 return
-            if self.box.keep_warm:
-                self.box.facts(entry)
-            self._wake(entry)
-            if not self.streams:
+            if entry.facts is None and entry.msg.size > BIG:
+                task = self.loop.create_task(self._prepare_then_announce(entry))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
                 return
-            data = self.box.summary(entry)
+            self._announce_new(entry)
+            return
+        self._send(kind, data)
+
+    async def _prepare_then_announce(self, entry: Entry) -> None:
+        await asyncio.to_thread(self.box.facts, entry)  # a big message: parsed off the loop
+        self._announce_new(entry)
+
+    def _announce_new(self, entry: Entry) -> None:
+        if self.box.keep_warm or self.waiters:
+            self.box.facts(entry)
+        self._wake(entry)
+        if self.streams:
+            self._send("new", self.box.summary(entry))
+
+    def _send(self, kind: str, data: dict[str, Any]) -> None:
         frame = f"event: {kind}\ndata: {json.dumps(data)}\n\n"
         for queue in list(self.streams):
             try:
@@ -142,7 +160,7 @@ async def wait(request: web.Request) -> web.Response:
         present = await matching(box, predicate)
         waiter.matched.update(e.msg.id for e in present)
         if len(waiter.matched) >= needed:
-            return _wait_answer(box, present[0], len(waiter.matched))
+            return await _wait_answer(box, present[0], len(waiter.matched))
         try:
             entry = await asyncio.wait_for(waiter.future, timeout)
         except ShuttingDown:
@@ -154,11 +172,11 @@ async def wait(request: web.Request) -> web.Response:
                      f"arrived within {timeout:g} s") from None
     finally:
         hub.waiters.remove(waiter)
-    return _wait_answer(box, entry, len(waiter.matched))
+    return await _wait_answer(box, entry, len(waiter.matched))
 
 
-def _wait_answer(box: Mailbox, entry: Entry, matched: int) -> web.Response:
-    body = view.message(entry.msg, box.parsed(entry))
+async def _wait_answer(box: Mailbox, entry: Entry, matched: int) -> web.Response:
+    body = view.message(entry.msg, await parsed(box, entry))
     return web.json_response(body, headers={"X-Messages-Count": str(matched)})
 
 
@@ -199,11 +217,10 @@ _CID = re.compile(r"""(["'(])cid:([^"')\s]+)""", re.IGNORECASE)
 
 async def view_html(request: web.Request) -> web.Response:
     entry = entry_or_404(request)
-    box = mailbox(request)
-    parsed = box.parsed(entry)
-    if not parsed.html:
+    full = await parsed(mailbox(request), entry)
+    if not full.html:
         raise error_exception(404, f"message {entry.msg.id} has no HTML part")
-    by_cid = {p.content_id: p.part_id for p in (*parsed.inline, *parsed.attachments)
+    by_cid = {p.content_id: p.part_id for p in (*full.inline, *full.attachments)
               if p.content_id}
 
     def cid_url(m: re.Match[str]) -> str:
@@ -212,7 +229,7 @@ async def view_html(request: web.Request) -> web.Response:
             return m.group(0)
         return f"{m.group(1)}/api/v1/message/{entry.msg.id}/part/{part_id}"
 
-    html = _CID.sub(cid_url, parsed.html)
+    html = _CID.sub(cid_url, full.html)
     if request.query.get("embed"):
         # Links open outside the frame, without telling the target where they came from.
         html = '<base target="_blank">' + html
@@ -229,7 +246,8 @@ async def view_html(request: web.Request) -> web.Response:
 
 async def view_text(request: web.Request) -> web.Response:
     entry = entry_or_404(request)
-    return web.Response(text=mailbox(request).parsed(entry).text, content_type="text/plain")
+    full = await parsed(mailbox(request), entry)
+    return web.Response(text=full.text, content_type="text/plain")
 
 
 def routes(app: web.Application) -> None:
