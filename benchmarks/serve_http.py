@@ -13,6 +13,7 @@ API latency percentiles. Loopback only; bounded by timeouts.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -23,6 +24,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -34,29 +37,50 @@ POLL_PATHS = ("/api/v1/messages?limit=50", "/api/v1/search?query=subject:nothing
 
 
 class Poller(threading.Thread):
-    """GETs the API at a fixed 20/s schedule (no catching up after a slow answer)."""
+    """GETs the API at a fixed 20/s schedule (no catching up after a slow answer), over one
+    kept-alive connection as HTTP clients (fetch, requests sessions, mailpit-api) do;
+    ``--new-connections`` opens one per request instead."""
 
-    def __init__(self, base: str, rate: float = 20.0) -> None:
+    def __init__(self, base: str, rate: float = 20.0, keep_alive: bool = True) -> None:
         super().__init__(daemon=True)
-        self.base, self.period = base, 1.0 / rate
+        self.base, self.period, self.keep_alive = base, 1.0 / rate, keep_alive
         self.latencies: dict[str, list[float]] = {p: [] for p in POLL_PATHS}
         self.errors: list[str] = []
         self.stop_flag = threading.Event()
 
+    def _get(self, conn: http.client.HTTPConnection | None, path: str) -> int:
+        if conn is None:
+            try:
+                with urllib.request.urlopen(self.base + path, timeout=10) as resp:
+                    resp.read()
+                    return int(resp.status)
+            except urllib.error.HTTPError as exc:
+                return int(exc.code)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        return int(resp.status)
+
     def run(self) -> None:
         n = 0
         next_at = time.perf_counter()
+        parts = urllib.parse.urlsplit(self.base)
+        conn = (http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+                if self.keep_alive else None)
         while not self.stop_flag.is_set():
             path = POLL_PATHS[n % len(POLL_PATHS)]
             n += 1
             t = time.perf_counter()
             try:
-                with urllib.request.urlopen(self.base + path, timeout=10) as resp:
-                    resp.read()
-                self.latencies[path].append((time.perf_counter() - t) * 1000)
-            except Exception as exc:  # 404 for "latest" before the first message, timeouts
-                if "404" not in str(exc):
-                    self.errors.append(f"{path}: {exc}")
+                status = self._get(conn, path)
+                if status == 200:
+                    self.latencies[path].append((time.perf_counter() - t) * 1000)
+                elif status != 404:  # 404: "latest" before the first message
+                    self.errors.append(f"{path}: HTTP {status}")
+            except (OSError, http.client.HTTPException) as exc:
+                self.errors.append(f"{path}: {exc}")
+                if conn is not None:
+                    conn.close()  # reconnects on the next request
             next_at += self.period
             self.stop_flag.wait(max(0.0, next_at - time.perf_counter()))
 
@@ -85,7 +109,8 @@ def startup_cpu(http: bool) -> float:
     return float(rusage.ru_utime + rusage.ru_stime)
 
 
-def run(n: int, size: int, sessions: int, http: bool, poll: bool = True) -> dict[str, Any]:
+def run(n: int, size: int, sessions: int, http: bool, poll: bool = True,
+        keep_alive: bool = True) -> dict[str, Any]:
     port, http_port = free_port(), free_port()
     args = [*SMTPCLI, "serve", "--listen", f"127.0.0.1:{port}", "--expect", str(n),
             "--exit-after", str(TIMEOUT), "--grace", "2", "--json"]
@@ -102,7 +127,7 @@ def run(n: int, size: int, sessions: int, http: bool, poll: bool = True) -> dict
     if http:
         wait_port(http_port)
     if http and poll:
-        poller = Poller(base)
+        poller = Poller(base, keep_alive=keep_alive)
         poller.start()
     t = time.perf_counter()
     subprocess.run(["smtp-source", "-d", "-l", str(size), "-m", str(n), "-s", str(sessions),
@@ -151,6 +176,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--new-connections", action="store_true",
+                    help="The poller opens a connection per request (default: keeps one alive).")
     ap.add_argument("--no-poll-too", action="store_true",
                     help="Also run serve --http with nobody polling (what --http itself costs).")
     a = ap.parse_args()
@@ -159,8 +186,8 @@ def main() -> None:
     n = max(100, min(a.messages, 100_000))
     rows = []
     for r in range(a.rounds):  # alternate the order so machine noise hits both sides alike
-        for http in ((False, True) if r % 2 == 0 else (True, False)):
-            rows.append(run(n, a.size, a.sessions, http))
+        for with_http in ((False, True) if r % 2 == 0 else (True, False)):
+            rows.append(run(n, a.size, a.sessions, with_http, keep_alive=not a.new_connections))
         if a.no_poll_too:
             rows.append(run(n, a.size, a.sessions, True, poll=False))
     print(f"{n} messages of {a.size} bytes, {a.sessions} smtp-source sessions, loopback\n")
