@@ -1,11 +1,10 @@
 """The mailbox the HTTP API reads: every accepted message, read flags, deletion, change events.
 
-The SMTP side calls ``add()`` and the API reads on serve's event loop; big messages are parsed in
-worker threads, so
-every method takes one lock and hands out snapshots. Parsing is lazy: the searchable facts and
-the list summary of a message are computed once, on first use; full parses (text, HTML,
-attachments) are kept for a few recently viewed messages only, so 10,000 captured messages
-cost little more than their bytes.
+The SMTP side calls ``add()`` and the API reads on serve's event loop, but big messages are
+parsed in worker threads, so every method takes one lock and hands out snapshots. Parsing is
+lazy: the searchable facts and the list summary of a message are computed once, on first use
+(or as it arrives, once someone has searched); full parses (text, HTML, attachments) are kept
+for a few recently viewed messages only.
 """
 
 from __future__ import annotations
