@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LIBRARY_PACKAGES = [
     "smtp", "probe", "security", "loadgen", "dnsq", "checks", "inspection", "codes", "server"]
 UI_MODULES = {"click", "rich", "prompt_toolkit"}
-HEAVY = ["dns", "checkdmarc", "dkim", "aiosmtpd", "cryptography", "prompt_toolkit", "spf", "rich"]
+HEAVY = ["dns", "checkdmarc", "dkim", "aiosmtpd", "cryptography", "prompt_toolkit", "spf", "rich",
+         "aiohttp"]
 
 
 def _imported_roots(path: Path) -> set[str]:

@@ -54,15 +54,18 @@ def test_demo_runs_every_step_and_exits_0(password_file: Path) -> None:
     out = done.stdout
     assert done.returncode == 0, done.stdout + done.stderr
     for number, name in enumerate(STEP_NAMES, 1):
-        assert f"[{number}/5] {name}:" in out
+        assert f"[{number}/{len(STEP_NAMES)}] {name}:" in out
         assert f"$ smtpcli {name} " in out
-    assert len(re.findall(r"-> exit \d+, as expected", out)) == 5
+    assert len(re.findall(r"-> exit \d+, as expected", out)) == len(STEP_NAMES)
     assert "NOT as expected" not in out
     # What each step really did: delivered, redacted AUTH, explained, found the zone's problems.
     assert "smtp.delivered" in out
     assert "C: AUTH PLAIN [redacted]" in out
     assert "5.7.26" in out and "spf.all-neutral" in out and "dmarc.policy-none" in out
-    assert "5 of 5 steps as expected; the server captured 2 messages" in out
+    assert "6 of 6 steps as expected; the server captured 2 messages" in out
+    # The HTTP API answered one request (mailbox list) and the inbox URL is printed.
+    assert re.search(r"web inbox and Mailpit-compatible API: http://127\.0\.0\.1:\d+/", out)
+    assert "2 messages (2 in the mailbox, 2 unread)" in out
     # The password is only ever given as a file.
     assert "--password-file" in out
     assert PASSWORD not in out + done.stderr
@@ -80,7 +83,8 @@ def test_demo_json_is_one_document_with_every_step(password_file: Path) -> None:
         assert step["exit_code"] in step["expected_exit_codes"]
         assert step["ok"] is True and step["problems"] == []
         assert step["command"].startswith(f"smtpcli {step['name']} ")
-        assert step["report"]["command"] == step["name"]
+        # A command group's report names the subcommand too ("mailbox list").
+        assert step["report"]["command"].split()[0] == step["name"]
     by_name = {s["name"]: s for s in steps}
     ids = {f["id"] for f in by_name["check-domain"]["report"]["findings"]}
     assert {"spf.all-neutral", "dmarc.policy-none", "dkim.key-weak"} <= ids
@@ -94,6 +98,7 @@ def test_demo_json_is_one_document_with_every_step(password_file: Path) -> None:
         assert msg["auth"]["user"] == "demo"
         assert msg["tls"]
     assert doc["facts"]["server"]["tls"] == "starttls"
+    assert by_name["mailbox"]["report"]["facts"]["messages_count"] == 2
     assert PASSWORD not in done.stdout + done.stderr
 
 

@@ -7,7 +7,7 @@ import click
 
 from smtpcli.cli.options import json_option
 
-STEPS = ("send", "probe", "session", "explain", "check-domain")
+STEPS = ("send", "probe", "session", "mailbox", "explain", "check-domain")
 
 
 @click.command("demo")

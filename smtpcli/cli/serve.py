@@ -12,7 +12,8 @@ from smtpcli.results import Report, Status
 
 if TYPE_CHECKING:
     from smtpcli.server.config import ServeConfig
-    from smtpcli.server.runner import CaptureServer, EventSink
+    from smtpcli.server.runner import CaptureServer
+    from smtpcli.server.state import EventSink
 
 STAGES_HELP = "connect, helo, ehlo, starttls, auth, mail, rcpt, data, dot, rset, noop, vrfy, quit"
 
@@ -33,6 +34,8 @@ def _event_line(ev: dict[str, Any]) -> str | None:
         if ev.get("hidden"):
             parts.append("hidden: " + " ".join(ev["hidden"]))
         line = f"listening on {ev['address']} ({'; '.join(parts)})"
+        if ev.get("http"):
+            line += f"\nHTTP API (Mailpit v1) and web inbox on {ev['http']}"
         cert = ev.get("certificate")
         if cert:
             kind_text = "self-signed " if cert["self_signed"] else ""
@@ -106,7 +109,11 @@ def _report(server: CaptureServer, expect: int | None) -> Report:
 @click.command("serve")
 @click.option("--listen", default="127.0.0.1:2525", show_default=True, metavar="HOST:PORT",
               help="Address to listen on (port 0 picks a free port).")
-@click.option("--public", is_flag=True, help="Allow a non-loopback --listen address.")
+@click.option("--public", is_flag=True, help="Allow a non-loopback --listen or --http address.")
+@click.option("--http", "http", is_flag=False, flag_value="127.0.0.1:8025", default=None,
+              metavar="[HOST:]PORT",
+              help="Also serve a Mailpit-compatible HTTP API and a web inbox "
+                   "(alone: 127.0.0.1:8025).")
 @click.option("--hostname", default="smtpcli.test", show_default=True,
               help="Name in the greeting and EHLO reply (and the self-signed certificate).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False), metavar="PEM",
@@ -163,7 +170,7 @@ def _report(server: CaptureServer, expect: int | None) -> Report:
               metavar="SECONDS", help="On shutdown, wait this long for transfers in progress.")
 @json_option
 def command(
-    listen: str, public: bool, hostname: str, tls_cert: str | None, tls_key: str | None,
+    listen: str, public: bool, http: str | None, hostname: str, tls_cert: str | None, tls_key: str | None,
     tls_self_signed: bool, implicit_tls: bool, require_starttls: bool, auth_users: str | None,
     auth_accept_any: bool, auth_required: bool, auth_plaintext: bool, max_size: int,
     no_smtputf8: bool, no_pipelining: bool, no_8bitmime: bool, hide: tuple[str, ...],
@@ -186,11 +193,13 @@ def command(
       smtpcli serve --tls-self-signed --auth-users users.txt \\
           --listen 127.0.0.1:2587
       smtpcli serve --reply 'rcpt:550 5.1.1 No such user:to=bad@*' --greylist 5
+      smtpcli serve --http    # API and inbox on http://127.0.0.1:8025/
     """
     from smtpcli.server.config import ServeConfig, parse_listen, read_users_file
     from smtpcli.server.faults import parse_delay, parse_drop, parse_reply
 
     host, port = parse_listen(listen)
+    http_host, http_port = parse_listen(http, "--http") if http is not None else ("", None)
     hidden = {h.upper() for h in hide}
     if no_pipelining:
         hidden.add("PIPELINING")
@@ -208,7 +217,7 @@ def command(
         replies=[parse_reply(r) for r in replies], delays=[parse_delay(d) for d in delays],
         drops=[parse_drop(d) for d in drops], greylist=greylist, tarpit=tarpit,
         tarpit_delay_ms=tarpit_delay, seed=seed, count=count, exit_after=exit_after,
-        expect=expect, grace=grace,
+        expect=expect, grace=grace, http_host=http_host or "127.0.0.1", http_port=http_port,
     )
     config.validate()
     server = _run(config, _printer(json_mode))

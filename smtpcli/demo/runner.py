@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from smtpcli.results import Report, Status
 
-STEP_NAMES = ("send", "probe", "session", "explain", "check-domain")
+STEP_NAMES = ("send", "probe", "session", "mailbox", "explain", "check-domain")
 DEMO_USER = "demo"
 EHLO_NAME = "demo-client.demo.example"
 SENDER = "alice@demo.example"
@@ -191,7 +191,8 @@ QUIT
 """
 
 
-def build_steps(address: str, dns_address: str, workdir: Path) -> list[Step]:
+def build_steps(address: str, dns_address: str, workdir: Path,
+                inbox: str = "http://127.0.0.1:8025/") -> list[Step]:
     """Every step, with its command line against the demo server at ``address``."""
     from smtpcli.demo import zone_file_path
 
@@ -219,6 +220,11 @@ def build_steps(address: str, dns_address: str, workdir: Path) -> list[Step]:
         ], stdin_file=str(script), new_messages=1,
             note="without a terminal on stdin, session reads its lines from it; "
                  "the AUTH exchange is shown as [redacted]."),
+        Step("mailbox", "ask the server what it captured, through its HTTP API", [
+            "mailbox", "list", "--http", inbox.rstrip("/"),
+        ], expect_text=("typed in a session", "2 messages"),
+            note=f"one GET /api/v1/messages (Mailpit's API shape, so Mailpit clients work); "
+                 f"the web inbox is at {inbox}"),
         Step("explain", "explain a real rejection line (Gmail, DMARC)",
              ["explain", GMAIL_DMARC], expect_text=("5.7.26",)),
         Step("check-domain", "check the bundled demo zone (offline, from a zone file)", [
@@ -261,7 +267,8 @@ def demo_environment(password_file: str | None = None) -> Iterator[tuple[Any, An
         (workdir / "password").write_text(password + "\n", encoding="utf-8")
         (workdir / "password").chmod(0o600)
         config = ServeConfig(host="127.0.0.1", port=0, tls_self_signed=True,
-                             auth_users={DEMO_USER: password}, memory=True, grace=1.0)
+                             auth_users={DEMO_USER: password}, memory=True, grace=1.0,
+                             http_port=0)
         server = run_in_thread(config)
         dns = DemoDns(config.hostname).start()
         try:
@@ -308,7 +315,9 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> int:
         facts = server.server.listening_facts()
         if not opts.json_mode:
             _intro(out, paint, address, facts, workdir)
-        steps = [s for s in build_steps(address, dns.address, workdir) if s.name in wanted]
+        inbox = facts["http"]
+        steps = [s for s in build_steps(address, dns.address, workdir, inbox)
+                 if s.name in wanted]
         for number, step in enumerate(steps, 1):
             result = _run_step(step, number, len(steps), server, password, opts.json_mode,
                                out, paint)
@@ -318,7 +327,7 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> int:
             report.facts["serving"] = True
         code = _finish(report, opts.json_mode)
         if opts.keep_serving:
-            _keep_serving(out, paint, address, dns.address, workdir, server)
+            _keep_serving(out, paint, address, inbox, workdir, server)
     return code
 
 
@@ -331,6 +340,7 @@ def _intro(out: TextIO, paint: Callable[[str, str], str], address: str, facts: d
               f"{cert.get('sha256', '?')[:23]}...\n")
     out.write(f"  AUTH: user {DEMO_USER}, a random password in {workdir / 'password'} "
               "(never printed)\n")
+    out.write(f"  web inbox and Mailpit-compatible API: {facts.get('http')}\n")
     out.write("  messages kept in memory; nothing leaves this machine\n")
     out.flush()
 
@@ -402,7 +412,7 @@ def _finish(report: Report, json_mode: bool) -> int:
     return finish(report, json_mode=json_mode)
 
 
-def _keep_serving(out: TextIO, paint: Callable[[str, str], str], address: str, dns: str,
+def _keep_serving(out: TextIO, paint: Callable[[str, str], str], address: str, inbox: str,
                   workdir: Path, server: Any) -> None:
     """Leave the server up until Ctrl-C, so the user can try commands against it."""
     host, port = address.rsplit(":", 1)
@@ -411,6 +421,7 @@ def _keep_serving(out: TextIO, paint: Callable[[str, str], str], address: str, d
            f"  smtpcli send --server {address} --tls starttls --insecure --user {DEMO_USER} "
            f"--password-file {workdir / 'password'} --from {SENDER} --to {RECIPIENT}\n"
            f"  swaks --server {host} --port {port} --to {RECIPIENT}\n"
+           f"and watch them arrive in the web inbox: {inbox}\n"
            "press Ctrl-C to stop\n")
     sys.stderr.write(paint(msg, "dim") if out.isatty() else msg)
     sys.stderr.flush()

@@ -13,7 +13,7 @@ from smtpcli.server.faults import DelayRule, DropRule, FaultPlan, ReplyRule
 HIDEABLE = ("PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE", "STARTTLS", "AUTH", "HELP")
 
 
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, option: str = "--listen") -> tuple[str, int]:
     """``HOST:PORT``, ``[v6]:PORT``, ``[IPv6:v6]:PORT``, ``:PORT`` or ``PORT`` -> (host, port);
     port 0 = any free."""
     from smtpcli.hostport import split_host_port
@@ -22,13 +22,13 @@ def parse_listen(text: str) -> tuple[str, int]:
     if raw.isdecimal():  # not isdigit: '²' is a digit that int() rejects
         host, port_text = "", raw
     else:
-        host, given_port = split_host_port(raw, "--listen")
+        host, given_port = split_host_port(raw, option)
         if given_port is None:
-            raise UsageError(f"--listen {text!r}: give HOST:PORT, for example 127.0.0.1:2525")
+            raise UsageError(f"{option} {text!r}: give HOST:PORT, for example 127.0.0.1:2525")
         port_text = given_port
     host = host or "127.0.0.1"
     if not port_text.isdecimal() or not 0 <= int(port_text) < 65536:
-        raise UsageError(f"--listen {text!r}: the port must be a number from 0 to 65535")
+        raise UsageError(f"{option} {text!r}: the port must be a number from 0 to 65535")
     return host, int(port_text)
 
 
@@ -105,6 +105,13 @@ class ServeConfig:
     expect: int | None = None
     grace: float = 5.0
     idle_timeout: float = 300.0
+    # the HTTP API and web inbox (``--http``); off when http_port is None
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+
+    @property
+    def http_enabled(self) -> bool:
+        return self.http_port is not None
 
     @property
     def tls_enabled(self) -> bool:
@@ -122,6 +129,11 @@ class ServeConfig:
             raise UsageError(
                 f"refusing to listen on {self.host}: not a loopback address",
                 hint="add --public to accept mail from other machines",
+            )
+        if self.http_enabled and not self.public and not is_loopback(self.http_host):
+            raise UsageError(
+                f"refusing to serve HTTP on {self.http_host}: not a loopback address",
+                hint="add --public to let other machines read the captured mail",
             )
         if self.tls_cert and self.tls_self_signed:
             raise UsageError("give --tls-cert or --tls-self-signed, not both")

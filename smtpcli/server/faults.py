@@ -224,6 +224,9 @@ class FaultPlan:
             | {d.stage for d in self.drops}
         )
         self._rng = random.Random(seed)
+        self._cli_replies = list(self.replies)
+        self._cli_stages = set(self._stages)
+        self._chaos: dict[str, ReplyRule] = {}
 
     def __bool__(self) -> bool:
         return bool(self._stages)
@@ -249,3 +252,17 @@ class FaultPlan:
                 decision.reply = r
                 break
         return decision
+
+    # -- Mailpit's chaos triggers (PUT /api/v1/chaos), as reply rules with a percentage -------
+    def chaos(self) -> dict[str, ReplyRule]:
+        """The rules set through the HTTP API, by stage (mail, rcpt, auth)."""
+        return dict(self._chaos)
+
+    def set_chaos(self, rules: dict[str, ReplyRule]) -> None:
+        """Replace the API-set rules; they are tried before the command line's, and a rule
+        with 0% is dropped. New lists are swapped in whole, so a session reading the plan
+        from the SMTP thread sees the old set or the new one, never half of it."""
+        self._chaos = {stage: r for stage, r in rules.items() if r.when.pct}
+        replies = [*self._chaos.values(), *self._cli_replies]
+        stages = self._cli_stages | set(self._chaos)
+        self.replies, self._stages = replies, stages

@@ -11,22 +11,20 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from smtpcli.server.faults import Decision
+from smtpcli.server.state import SHUTDOWN_REPLY, ServerState
 from smtpcli.server.storage import StoredMessage
 from smtpcli.server.trace import received_header
-
-if TYPE_CHECKING:
-    from smtpcli.server.runner import ServerState
+from smtpcli.server.transcript import SessionTranscript
 
 _VERB_STAGE = {
     "HELO": "helo", "EHLO": "ehlo", "STARTTLS": "starttls", "AUTH": "auth", "DATA": "data",
     "RSET": "rset", "NOOP": "noop", "VRFY": "vrfy", "QUIT": "quit",
 }
-SHUTDOWN_REPLY = "421 4.3.2 Service shutting down, try again later"
 
 
 def tls_facts(smtp: SMTP) -> dict[str, Any] | None:
@@ -46,6 +44,8 @@ class CaptureSMTP(SMTP):
         self.state = state
         self.busy = False  # between DATA and the final reply: shutdown waits for it
         self.conn_id = 0
+        # Kept only when --http can show it.
+        self.transcript = SessionTranscript() if state.config.http_enabled else None
         for verb, method in list(self._smtp_methods.items()):
             self._smtp_methods[verb] = self._wrap(verb, _VERB_STAGE.get(verb), method)
 
@@ -90,7 +90,8 @@ class CaptureSMTP(SMTP):
         first = self.transport is None
         super().connection_made(transport)
         if first:
-            self.state.connection_opened(self)
+            session = self.session
+            self.state.connection_opened(self, _peer_text(session.peer if session else None))
 
     def connection_lost(self, error: Exception | None) -> None:
         self.state.connection_closed(self)
@@ -141,6 +142,9 @@ class CaptureSMTP(SMTP):
     async def push(self, status: Any) -> None:
         if isinstance(status, str) and status.startswith("220 ") and self._banner:
             status, self._banner = self._banner, None
+        if self.transcript is not None:
+            self.transcript.server(status if isinstance(status, str)
+                                   else bytes(status).decode("utf-8", "replace"))
         if not self.state.config.tarpit:
             await super().push(status)
             return
@@ -158,6 +162,8 @@ class CaptureSMTP(SMTP):
 
     def _wrap(self, verb: str, stage: str | None, method: Callable[[Any], Any]) -> Callable[[Any], Any]:
         async def wrapped(arg: Any) -> None:
+            if self.transcript is not None:
+                self.transcript.client(verb, arg)
             if self.state.closing and not self.busy and verb != "QUIT":
                 await self.push(SHUTDOWN_REPLY)
                 self._close()
@@ -286,6 +292,8 @@ class CaptureHandler:
             auth=_auth_facts(session),
             smtputf8=bool(envelope.smtp_utf8),
         )
+        if server.transcript is not None:
+            msg.transcript = server.transcript.message(msg.size)
         if self.config.received:
             msg.trace = received_header(
                 helo=session.host_name, peer_ip=_peer_ip(session.peer),

@@ -11,166 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from smtpcli.errors import IncompleteError
 from smtpcli.server.config import ServeConfig
-from smtpcli.server.storage import (
-    JsonlStore,
-    MaildirStore,
-    MboxStore,
-    MemoryStore,
-    Store,
-    StoredMessage,
-)
+from smtpcli.server.state import EventSink, ServerState, ServeSummary
+from smtpcli.server.storage import StoredMessage
 from smtpcli.server.tls import ServerTls, load_tls, self_signed
-
-EventSink = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class ServeSummary:
-    """What happened during a run (the shutdown event carries it)."""
-
-    messages: int = 0
-    recipients: int = 0
-    bytes: int = 0
-    connections: int = 0
-    faults: Counter[str] = field(default_factory=Counter)
-    errors: int = 0
-    reason: str = ""
-    elapsed: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "messages": self.messages, "recipients": self.recipients, "bytes": self.bytes,
-            "connections": self.connections, "faults": dict(self.faults), "errors": self.errors,
-            "reason": self.reason, "elapsed_s": round(self.elapsed, 3),
-        }
-
-
-class ServerState:
-    """Shared by every session of one server: config, faults, stores, counters, events."""
-
-    def __init__(self, config: ServeConfig, on_event: EventSink | None) -> None:
-        self.config = config
-        self.faults = config.fault_plan()
-        self.on_event = on_event
-        self.run_id = f"{int(time.time()):x}{os.getpid():x}"
-        self.summary = ServeSummary()
-        self.closing = False
-        self.sessions: set[Any] = set()
-        self.stores: list[Store] = []
-        self.memory: MemoryStore | None = None
-        self.done = asyncio.Event()
-        self._conn_ids = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def emit(self, event: str, **data: Any) -> None:
-        if event == "error":
-            self.summary.errors += 1
-        if self.on_event is not None:
-            self.on_event({"event": event, "time": round(time.time(), 3), **data})
-
-    def open_stores(self) -> None:
-        c = self.config
-        if c.maildir:
-            self.stores.append(MaildirStore(c.maildir, fsync=c.fsync))
-        if c.mbox:
-            self.stores.append(MboxStore(c.mbox, fsync=c.fsync))
-        if c.jsonl:
-            self.stores.append(JsonlStore(c.jsonl, fsync=c.fsync))
-        if c.memory or not self.stores:
-            self.memory = MemoryStore()
-            self.stores.append(self.memory)
-
-    def close_stores(self) -> None:
-        for store in self.stores:
-            store.close()
-
-    async def store(self, msg: StoredMessage, conn: int | None = None) -> None:
-        """Write to every store (disk ones in a worker thread), then count and report."""
-        disk = [s for s in self.stores if s is not self.memory]
-        if disk:
-            msg.locations = await asyncio.to_thread(lambda: [s.store(msg) for s in disk])
-        if self.memory is not None:
-            self.memory.store(msg)
-        s = self.summary
-        s.messages += 1
-        s.recipients += len(msg.rcpt_tos)
-        s.bytes += msg.size
-        self.emit("message", conn=conn, **msg.envelope_dict(),
-                  stored=msg.locations or ["memory"])
-        if self.config.count is not None and s.messages >= self.config.count:
-            self.stop("count")
-
-    def connection_opened(self, smtp: Any) -> None:
-        self._conn_ids += 1
-        smtp.conn_id = self._conn_ids
-        self.sessions.add(smtp)
-        self.summary.connections += 1
-        from smtpcli.server.protocol import _peer_text
-
-        self.emit("connect", conn=smtp.conn_id, peer=_peer_text(smtp.session.peer))
-
-    def connection_closed(self, smtp: Any) -> None:
-        if smtp in self.sessions:
-            self.sessions.discard(smtp)
-            self.emit("disconnect", conn=smtp.conn_id)
-        self._check_idle()
-
-    def fault_event(self, smtp: Any, stage: str, action: str, **data: Any) -> None:
-        self.summary.faults[f"{stage}:{action}"] += 1
-        self.emit("fault", conn=getattr(smtp, "conn_id", None), stage=stage, action=action, **data)
-
-    def transaction_done(self, smtp: Any) -> None:
-        if self.closing:
-            self._check_idle()
-
-    def _check_idle(self) -> None:
-        if not any(getattr(s, "busy", False) for s in self.sessions):
-            self._idle.set()
-
-    def stop(self, reason: str) -> None:
-        """Ask the server to shut down (idempotent; the first reason wins)."""
-        if not self.summary.reason:
-            self.summary.reason = reason
-        self.done.set()
-
-    async def drain(self, grace: float) -> None:
-        """Wait (up to ``grace`` s) for transfers in progress, then close every session."""
-        self.closing = True
-        self._idle.clear()
-        self._check_idle()
-        deadline = time.monotonic() + grace
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), grace)
-        # A client that just got its 250 usually says QUIT next: give it a moment to leave.
-        quiet = min(1.0, max(0.0, deadline - time.monotonic()))
-        end = time.monotonic() + quiet
-        while self.sessions and time.monotonic() < end:
-            await asyncio.sleep(0.02)
-        from smtpcli.server.protocol import SHUTDOWN_REPLY
-
-        for smtp in list(self.sessions):
-            transport = smtp.transport
-            if transport is not None and not transport.is_closing():
-                with contextlib.suppress(Exception):
-                    transport.write(SHUTDOWN_REPLY.encode() + b"\r\n")
-                transport.close()
-        # Let the closes reach connection_lost.
-        for _ in range(20):
-            if not self.sessions:
-                break
-            await asyncio.sleep(0.01)
 
 
 def _quiet_aiosmtpd() -> None:
@@ -192,6 +43,7 @@ class CaptureServer:
         self._started = 0.0
         self.port = config.port
         self.host = config.host
+        self.http: Any = None  # smtpcli.server.http.app.HttpSide with --http
 
     @property
     def messages(self) -> list[StoredMessage]:
@@ -261,7 +113,38 @@ class CaptureServer:
         sockname = self._server.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
         self._started = time.monotonic()
+        if c.http_enabled:
+            await self._start_http()
         self.state.emit("listening", **self.listening_facts())
+
+    async def _start_http(self) -> None:
+        """The HTTP API and inbox on this loop (aiohttp is imported only with --http)."""
+        from smtpcli.server.http.app import HttpSide
+        from smtpcli.server.mailbox import Mailbox
+
+        self.state.mailbox = Mailbox()
+        await asyncio.to_thread(self._load_existing)
+        self.http = HttpSide(self.state, self.config.http_host, self.config.http_port or 0)
+        try:
+            await self.http.start()
+        except BaseException:
+            self.http = None
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+            self.state.close_stores()
+            raise
+
+    def _load_existing(self) -> None:
+        """What the Maildir/mbox already held when serve started, so the API lists it too."""
+        from smtpcli.server.mailbox import load_maildir, load_mbox
+
+        c, box = self.config, self.state.mailbox
+        # One store is enough (with both, each holds the same messages); Maildir can delete.
+        existing = load_maildir(c.maildir) if c.maildir else load_mbox(c.mbox) if c.mbox else []
+        for msg in existing:
+            box.add(msg)
+            box.set_read(True, [msg.id])  # seen in an earlier run
 
     def listening_facts(self) -> dict[str, Any]:
         c = self.config
@@ -277,6 +160,8 @@ class CaptureServer:
             "storage": [s.name for s in self.state.stores],
             "faults": bool(self.state.faults) or c.greylist is not None or c.tarpit,
         }
+        if self.http is not None:
+            facts["http"] = self.http.url
         if self.tls is not None:
             facts["certificate"] = {
                 "sha256": self.tls.fingerprint_sha256, "subject": self.tls.subject,
@@ -312,6 +197,8 @@ class CaptureServer:
         await self.state.drain(self.config.grace)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 1.0)
+        if self.http is not None:
+            await self.http.stop()
         self.state.close_stores()
         self.summary.elapsed = time.monotonic() - self._started
         if not self.summary.reason:

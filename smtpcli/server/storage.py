@@ -41,6 +41,7 @@ class StoredMessage:
     smtputf8: bool = False
     locations: list[str] = field(default_factory=list)
     trace: bytes = b""  # the Received: header serve adds (RFC 5321 4.4), empty with --no-received
+    transcript: list[str] = field(default_factory=list)  # the session so far (with --http)
 
     @property
     def size(self) -> int:
