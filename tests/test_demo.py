@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import smtplib
 import subprocess
@@ -27,8 +26,8 @@ from smtpcli.demo.runner import (
     command_line,
     judge,
 )
+from tests.packaging import copy_tree, pip_wheel
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Demo-Secret-7f3a9c"  # distinctive, so any leak is found
 
 
@@ -197,17 +196,8 @@ def test_shown_command_lines_parse_back_to_the_arguments(argv: list[str]) -> Non
 def test_zone_file_is_package_data_in_the_wheel(tmp_path: Path) -> None:
     """The zone must ship in an installed wheel, not only in the source tree."""
     assert zone_file_path().is_file()
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "smtpcli", src / "smtpcli",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                           str(out), str(src)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    [wheel] = out.glob("smtpcli-*.whl")
+    # Offline, outside the checkout (tests/packaging.py).
+    wheel = pip_wheel(copy_tree(tmp_path / "src"), tmp_path / "out")
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
     assert "smtpcli/demo/demo.example.zone" in names
