@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 @click.option("--smuggling-rcpt", metavar="ADDR",
               help="Recipient of the smuggling probe's test messages (default postmaster@ the "
                    "server's domain).")
+@click.option("--reply-wait", type=click.FloatRange(0.05, 60), default=2.0, show_default=True,
+              metavar="SECONDS",
+              help="How long the smuggling and STARTTLS-injection probes wait for a reply that "
+                   "a conforming server does not send (a reply within it counts as at once).")
 @click.option("--mta-sts-port", type=click.IntRange(1, 65535), default=443, hidden=True)
 @click.option("-4", "ipv4", is_flag=True, help="IPv4 addresses only.")
 @click.option("-6", "ipv6", is_flag=True, help="IPv6 addresses only.")
@@ -61,7 +65,8 @@ def command(
     target: str, port: int | None, first_only: bool, concurrency: int, cafile: str | None,
     ehlo_name: str | None, cert_days: int, expect: tuple[str, ...], save_cert: str | None,
     no_tls_versions: bool, no_vrfy: bool, checks: str | None, relay_domain: str,
-    known_users: tuple[str, ...], smuggling_rcpt: str | None, mta_sts_port: int,
+    known_users: tuple[str, ...], smuggling_rcpt: str | None, reply_wait: float,
+    mta_sts_port: int,
     ipv4: bool, ipv6: bool,
     timeout: float, nameservers: tuple[str, ...], dns_retries: int, strict: bool,
     junit_path: str | None, json_mode: bool,
@@ -90,7 +95,8 @@ def command(
         parse_checks(checks)  # a typo is a usage error before any traffic
         security = SecurityOptions(
             timeout=timeout, ehlo_name=ehlo_name, relay_domain=relay_domain,
-            known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt)
+            known_users=known_users or SecurityOptions.known_users, smuggling_rcpt=smuggling_rcpt,
+            reply_wait=reply_wait)
     opts = ProbeOptions(
         port=port, timeout=timeout, cafile=cafile, ehlo_name=ehlo_name, first_only=first_only,
         concurrency=concurrency, cert_days=cert_days,
