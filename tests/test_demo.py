@@ -121,13 +121,20 @@ def test_unknown_step_is_a_usage_error() -> None:
     assert "nope" in done.stderr
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C's signal handled as in a terminal. pytest may itself
+    run with SIGINT ignored (started in the background by a script, by nohup...): an ignored
+    signal stays ignored across exec, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_keep_serving_accepts_mail_until_ctrl_c(password_file: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "smtpcli", "demo", "--step", "explain", "--keep-serving",
          "--password-file", str(password_file)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-        env=env)
+        env=env, preexec_fn=_default_sigint)
     try:
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.postfix import postfix, require_tool  # noqa: F401  (fixture)
+from tests.servers.postfix import postfix, postfix_pool, require_tool  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.interop
 
@@ -101,6 +101,7 @@ def serve_proc(tmp_path):
 
 # ---- smtpcli send -> Postfix ------------------------------------------------------------
 
+@pytest.mark.xdist_group("postfix-tls")
 def test_send_delivers_into_postfix_with_starttls(postfix, tls_certs) -> None:  # noqa: F811
     pf = postfix(tls=tls_certs.valid)
     done = smtpcli("send", "-s", f"127.0.0.1:{pf.port}", "--tls", "starttls",
@@ -140,6 +141,7 @@ PTR_ZONES = {
 }
 
 
+@pytest.mark.xdist_group("postfix-tls")
 def test_probe_reports_what_posttls_finger_reports(postfix, tls_certs, dns_server) -> None:  # noqa: F811
     pf = postfix(tls=tls_certs.valid)
     dns = dns_server(zones=PTR_ZONES)  # probe's reverse DNS goes here, never to the system
@@ -273,36 +275,56 @@ def test_bench_into_smtp_sink_counts_agree(tmp_path) -> None:
 
 # ---- send -> Postfix -> serve, then inspect ---------------------------------------------------
 
-def _relayed(postfix, serve_proc, tls_certs):  # noqa: F811
-    server = serve_proc()
-    pf = postfix(tls=tls_certs.valid, relayhost=f"[127.0.0.1]:{server.port}")
+@pytest.fixture(scope="module")
+def relay_chain(postfix_pool, tls_certs, tmp_path_factory):  # noqa: F811
+    """Postfix relaying every other domain to an `smtpcli serve`: both started once for the
+    tests of this module that need the chain (each tells its own message by a unique subject)."""
+    server = ServeProcess(tmp_path_factory.mktemp("relay"))
+    try:
+        pf = postfix_pool.get(tls=tls_certs.valid, relayhost=f"[127.0.0.1]:{server.port}")
+        yield pf, server
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(10)
+
+
+def _relayed(relay_chain, tls_certs):
+    pf, server = relay_chain
+    subject = f"two hops {time.monotonic_ns()}"
     done = smtpcli("send", "-s", f"127.0.0.1:{pf.port}", "--tls", "starttls",
                    "--cafile", str(tls_certs.ca_path), "--ehlo", "client.test",
                    "-f", "sender@client.test", "-t", "someone@elsewhere.test",
-                   "--subject", "two hops")
+                   "--subject", subject)
     assert done.returncode == 0, done.stderr
+
+    def arrived() -> list[bytes]:
+        return [m for m in server.messages() if f"Subject: {subject}".encode() in m]
+
     deadline = time.monotonic() + 30
-    while not server.messages() and time.monotonic() < deadline:
+    while not arrived() and time.monotonic() < deadline:
         pf.flush()
-        time.sleep(0.5)
-    [message] = server.messages()
-    path = server.maildir / "arrived.eml"
+        time.sleep(0.2)
+    [message] = arrived()
+    path = server.maildir.parent / f"arrived-{time.monotonic_ns()}.eml"
     path.write_bytes(message)
     inspected = smtpcli("inspect", "--offline", "--json", str(path))
     assert inspected.returncode in (0, 1), inspected.stderr
     return json.loads(inspected.stdout)["facts"]["received"]["hops"]
 
 
-def test_send_through_postfix_to_serve_then_inspect(postfix, serve_proc, tls_certs) -> None:  # noqa: F811
-    hops = _relayed(postfix, serve_proc, tls_certs)
+@pytest.mark.xdist_group("postfix-relay")
+def test_send_through_postfix_to_serve_then_inspect(relay_chain, tls_certs) -> None:
+    hops = _relayed(relay_chain, tls_certs)
     # Postfix's hop: from our client, by Postfix, over TLS.
     postfix_hop = next(h for h in hops if h["by"] == "mx.pf.test")
     assert postfix_hop["from"] == "client.test" and postfix_hop["from_ip"] == "127.0.0.1"
     assert postfix_hop["with"] == "ESMTPS" and postfix_hop["tls"] is True
 
 
-def test_received_chain_shows_the_serve_hop(postfix, serve_proc, tls_certs) -> None:  # noqa: F811
-    hops = _relayed(postfix, serve_proc, tls_certs)  # oldest first
+@pytest.mark.xdist_group("postfix-relay")
+def test_received_chain_shows_the_serve_hop(relay_chain, tls_certs) -> None:
+    hops = _relayed(relay_chain, tls_certs)  # oldest first
     assert [h["by"] for h in hops] == ["mx.pf.test", "smtpcli.test"]
     serve_hop = hops[1]
     assert serve_hop["from"] == "mx.pf.test" and serve_hop["from_ip"] == "127.0.0.1"
