@@ -65,7 +65,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(dist, tmp_path) -> None:
     run(sys.executable, "-m", "venv", "--without-pip", str(venv))
     py = venv / "bin" / "python"
     run(sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
-        "--no-index", "--retries", "0", str(dist["wheel"]), env=offline_env())
+        "--no-index", "--retries", "0", "--no-compile", str(dist["wheel"]), env=offline_env())
     # The dependencies come from this interpreter's site-packages (no download), after the
     # fresh venv's own: the smtpcli that runs must be the installed wheel.
     fresh_site = Path(run(str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
