@@ -240,25 +240,39 @@ def test_smtp_source_into_serve_counts_agree(serve_proc, tmp_path) -> None:
     assert server.stop()["facts"]["summary"]["messages"] == 30
 
 
+def _start_sink(sink: str, dump: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+    """smtp-sink on a free port. It needs the port up front, and another process may bind it
+    first: the greeting names this sink (-h TOKEN), or it is stopped and tried on another."""
+    for _ in range(5):
+        token = f"sink-{time.monotonic_ns()}.test"
+        port = free_port()
+        proc = subprocess.Popen([sink, "-u", "postfix", "-h", token, "-d", f"{dump}/m-",
+                                 f"127.0.0.1:{port}", "64"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=postfix_config(tmp_path))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.settimeout(5)
+                    if token.encode() in sock.recv(512):
+                        return proc, port
+                    break  # someone else's server on that port
+            except OSError:
+                time.sleep(0.05)
+        proc.terminate()
+        proc.communicate(timeout=10)
+    raise AssertionError("smtp-sink did not start on a free port")
+
+
 def test_bench_into_smtp_sink_counts_agree(tmp_path) -> None:
     sink = require_tool("smtp-sink")
     # smtp-sink runs as the postfix user (-u): its dump directory must be reachable for it,
     # which pytest's 0700 tmp_path is not.
     dump = Path(tempfile.mkdtemp(prefix="smtpcli-sink-"))
     os.chmod(dump, 0o777)
-    port = free_port()
-    proc = subprocess.Popen([sink, "-u", "postfix", "-d", f"{dump}/m-", f"127.0.0.1:{port}", "64"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=postfix_config(tmp_path))
+    proc, port = _start_sink(sink, dump, tmp_path)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.communicate()[1]
-                time.sleep(0.05)
         done = smtpcli("bench", f"127.0.0.1:{port}", "-n", "40", "-c", "4", "--json")
         assert done.returncode == 0, done.stderr
         messages = json.loads(done.stdout)["facts"]["messages"]

@@ -39,7 +39,7 @@ def serve(tls_certs) -> Iterator:
     servers: list[ThreadedServer] = []
 
     def factory(**kw) -> ThreadedServer:
-        config = ServeConfig(port=free_port(), memory=True, fsync=False,
+        config = ServeConfig(port=0, memory=True, fsync=False,  # port 0: no race for a port
                              tls_cert=str(tls_certs.valid.cert_path),
                              tls_key=str(tls_certs.valid.key_path), **kw)
         server = run_in_thread(config)
