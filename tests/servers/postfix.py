@@ -51,10 +51,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _banner(port: int, deadline: float, alive: Callable[[], bool]) -> bytes:
-    """The greeting of whatever listens on ``port`` (b"" if nothing does by ``deadline``, or
-    once ``alive`` says the instance gave up)."""
-    while time.monotonic() < deadline and alive():
+def _banner(port: int, deadline: float) -> bytes:
+    """The greeting of whatever listens on ``port`` (b"" if nothing does by ``deadline``)."""
+    while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                 sock.settimeout(2)
@@ -169,13 +168,16 @@ class PostfixInstance:
     def _pid_file(self) -> Path:
         return self.root / "queue" / "pid" / "master.pid"
 
-    def _master_alive(self) -> bool:
-        """False once the master process is known to be gone (e.g. its bind failed)."""
+    def _master_pid(self) -> int | None:
+        """The running master of this instance: the pid in its pid file, if that process runs
+        in this instance's queue directory (a stale file's pid may belong to anyone by now)."""
         try:
-            os.kill(int(self._pid_file.read_text().split()[0]), 0)
+            pid = int(self._pid_file.read_text().split()[0])
+            if Path(f"/proc/{pid}/cwd").resolve() == (self.root / "queue").resolve():
+                return pid
         except (OSError, ValueError, IndexError):
-            return not self._pid_file.exists()  # not written yet: still starting
-        return True
+            pass
+        return None
 
     def start(self) -> PostfixInstance:
         """Start, on another free port when the chosen one turns out to be taken."""
@@ -183,27 +185,32 @@ class PostfixInstance:
             if attempt:
                 self.port = free_port()
             self._write_config()
-            for step in (("check",), ("start",)):
-                if step == ("start",):
-                    # "check" just did what start would do again (postfix-script's check-fatal
-                    # and check-warn): the quick-start flag skips the repeat.
-                    (self.root / "queue" / "quick-start").touch()
-                done = self._postfix(*step)
-                if done.returncode != 0:
-                    raise RuntimeError(f"postfix {step[0]} failed: {done.stderr}{self.log()}")
-            banner = _banner(self.port, time.monotonic() + 15, self._master_alive)
-            if self.token.encode() in banner:
+            self._pid_file.unlink(missing_ok=True)
+            done = self._postfix("check")
+            if done.returncode != 0:
+                raise RuntimeError(f"postfix check failed: {done.stderr}{self.log()}")
+            # "check" just did what start would do again (postfix-script's check-fatal and
+            # check-warn): the quick-start flag skips the repeat.
+            (self.root / "queue" / "quick-start").touch()
+            log_before = len(self.log())
+            done = self._postfix("start")
+            if done.returncode != 0:
+                # The master exits at once when it cannot bind; anything else is fatal here.
+                self.stop()
+                if "Address already in use" in self.log()[log_before:]:
+                    continue
+                raise RuntimeError(f"postfix start failed: {done.stderr}{self.log()}")
+            # Started: but whatever answers on the port must be this instance.
+            if self.token.encode() in _banner(self.port, time.monotonic() + 15):
                 return self
-            self.stop()  # not ours (someone else's server) or nothing: try another port
+            self.stop()
         raise RuntimeError(f"postfix did not listen on a free port: {self.log()}")
 
     def terminate(self) -> int | None:
         """SIGTERM to the master, as ``postfix stop`` sends it (without that script's polling
         in whole seconds): it ends its children and exits. The master's pid, if it ran."""
-        try:
-            pid = int(self._pid_file.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            self._postfix("stop")
+        pid = self._master_pid()
+        if pid is None:
             return None
         try:
             os.kill(pid, signal.SIGTERM)
