@@ -15,34 +15,11 @@ from pathlib import Path
 import pytest
 
 import smtpcli
-from tests.packaging import ROOT, copy_tree, offline_env, pip_wheel, run
+from tests.packaging import ROOT, dist, offline_env, run  # noqa: F401  (fixture)
 
 
-def build_sdist(tree: Path, out: Path) -> Path:
-    """The sdist of a copy of the checkout (tests/packaging.py: never built in the checkout)
-    through setuptools' PEP 517 hook, as any build frontend calls it.
-
-    Not ``python -m build``: it is not a dependency, and in a checkout a ``build/`` folder left
-    by setuptools would be imported in its place.
-    """
-    code = ("import sys; from setuptools import build_meta as b; "
-            "print(b.build_sdist(sys.argv[1]))")
-    run(sys.executable, "-c", code, str(out), cwd=tree)
-    [sdist] = out.glob("smtpcli-*.tar.gz")
-    return sdist
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("release")
-    out = tmp / "dist"
-    out.mkdir()
-    sdist = build_sdist(copy_tree(tmp / "src"), out)
-    # The wheel from the sdist, not from the tree: a file missing from the sdist fails here.
-    return {"sdist": sdist, "wheel": pip_wheel(sdist, out)}
-
-
-def test_version_comes_from_one_place(dist) -> None:
+@pytest.mark.xdist_group("release-build")
+def test_version_comes_from_one_place(dist) -> None:  # noqa: F811
     version = smtpcli.__version__
     assert dist["sdist"].name == f"smtpcli-{version}.tar.gz"
     assert dist["wheel"].name.startswith(f"smtpcli-{version}-")
@@ -59,7 +36,8 @@ def test_version_comes_from_one_place(dist) -> None:
     assert f"smtpcli-{version}/pyproject.toml" in members
 
 
-def test_wheel_installs_into_a_fresh_venv_and_runs(dist, tmp_path) -> None:
+@pytest.mark.xdist_group("release-build")
+def test_wheel_installs_into_a_fresh_venv_and_runs(dist, tmp_path) -> None:  # noqa: F811
     venv = tmp_path / "venv"
     # Without pip of its own (ensurepip costs seconds): this pip installs into it (--python).
     run(sys.executable, "-m", "venv", "--without-pip", str(venv))
