@@ -41,3 +41,25 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return int(exc.value.code or 0), out, err
 
     return run
+
+
+# --- issue 11: xdist_group marks on pytest >= 9.2 (docs/development.md) ---------------------
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``--dist loadgroup`` grouping: pytest-xdist marks a grouped test by an ``@group``
+    suffix on its node id, written where pytest 9.2 no longer reads it, so the groups were
+    silently ignored (pytest-xdist issue 1386). Add the suffix where pytest keeps the id; a
+    no-op outside a loadgroup worker, and once xdist's own suffix is there."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # pytest < 9.2: xdist's own suffix works
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]
+# --- end issue 11 ----------------------------------------------------------------------------

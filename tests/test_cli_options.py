@@ -171,9 +171,15 @@ def test_probe_smuggling_rcpt(cli, capture_server, dns_server) -> None:
     srv = capture_server()
     dns = dns_server(zones={"127.in-addr.arpa.": "1.0.0 IN PTR localhost.test.\n",
                             "localhost.test.": "@ IN A 127.0.0.1\n"})
-    cli("probe", f"127.0.0.1:{srv.port}", "--nameserver", dns.nameserver, "--no-tls-versions",
-        "--checks", "smuggling", "--smuggling-rcpt", "sink@example.test", "--timeout", "3")
+    # --reply-wait: serve never answers a non-standard sequence, so each of the dozen sequences
+    # waits it out (twice); the 2 s default would make this test wait ~50 s.
+    _, out, _ = cli("probe", f"127.0.0.1:{srv.port}", "--nameserver", dns.nameserver,
+                    "--no-tls-versions", "--checks", "smuggling", "--smuggling-rcpt",
+                    "sink@example.test", "--timeout", "3", "--reply-wait", "0.1", "--json")
     assert srv.messages and all(m.rcpt_tos == ["sink@example.test"] for m in srv.messages)
+    smuggling = next(f for f in json.loads(out)["findings"] if f["id"] == "security.smuggling")
+    assert smuggling["data"]["reply_wait_s"] == 0.1
+    assert {s["verdict"] for s in smuggling["data"]["sequences"]} == {"data"}
 
 
 HELO_ZONE = {"helo.test.": '@ IN TXT "v=spf1 ip4:192.0.2.1 -all"\n'}

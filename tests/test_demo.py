@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import smtplib
 import subprocess
@@ -27,8 +26,8 @@ from smtpcli.demo.runner import (
     command_line,
     judge,
 )
+from tests.packaging import dist  # noqa: F401  (fixture)
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Demo-Secret-7f3a9c"  # distinctive, so any leak is found
 
 
@@ -127,13 +126,20 @@ def test_unknown_step_is_a_usage_error() -> None:
     assert "nope" in done.stderr
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C's signal handled as in a terminal. pytest may itself
+    run with SIGINT ignored (started in the background by a script, by nohup...): an ignored
+    signal stays ignored across exec, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_keep_serving_accepts_mail_until_ctrl_c(password_file: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "smtpcli", "demo", "--step", "explain", "--keep-serving",
          "--password-file", str(password_file)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-        env=env)
+        env=env, preexec_fn=_default_sigint)
     try:
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()
@@ -199,21 +205,12 @@ def test_shown_command_lines_parse_back_to_the_arguments(argv: list[str]) -> Non
     assert shlex.split(command_line(argv)) == ["smtpcli", *argv]
 
 
-def test_zone_file_is_package_data_in_the_wheel(tmp_path: Path) -> None:
-    """The zone must ship in an installed wheel, not only in the source tree."""
+@pytest.mark.xdist_group("release-build")
+def test_zone_file_is_package_data_in_the_wheel(dist) -> None:  # noqa: F811
+    """The zone must ship in an installed wheel, not only in the source tree. The release
+    tests' wheel (tests/packaging.py), built from the sdist: the zone must be in both."""
     assert zone_file_path().is_file()
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "smtpcli", src / "smtpcli",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                           str(out), str(src)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    [wheel] = out.glob("smtpcli-*.whl")
-    with zipfile.ZipFile(wheel) as zf:
+    with zipfile.ZipFile(dist["wheel"]) as zf:
         names = set(zf.namelist())
     assert "smtpcli/demo/demo.example.zone" in names
     assert "smtpcli/demo/__init__.py" in names and "smtpcli/demo/runner.py" in names

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.postfix import postfix, require_tool  # noqa: F401  (fixture)
+from tests.servers.postfix import postfix, postfix_pool, require_tool  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.interop
 
@@ -101,6 +101,7 @@ def serve_proc(tmp_path):
 
 # ---- smtpcli send -> Postfix ------------------------------------------------------------
 
+@pytest.mark.xdist_group("postfix-tls")
 def test_send_delivers_into_postfix_with_starttls(postfix, tls_certs) -> None:  # noqa: F811
     pf = postfix(tls=tls_certs.valid)
     done = smtpcli("send", "-s", f"127.0.0.1:{pf.port}", "--tls", "starttls",
@@ -140,6 +141,7 @@ PTR_ZONES = {
 }
 
 
+@pytest.mark.xdist_group("postfix-tls")
 def test_probe_reports_what_posttls_finger_reports(postfix, tls_certs, dns_server) -> None:  # noqa: F811
     pf = postfix(tls=tls_certs.valid)
     dns = dns_server(zones=PTR_ZONES)  # probe's reverse DNS goes here, never to the system
@@ -238,25 +240,39 @@ def test_smtp_source_into_serve_counts_agree(serve_proc, tmp_path) -> None:
     assert server.stop()["facts"]["summary"]["messages"] == 30
 
 
+def _start_sink(sink: str, dump: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+    """smtp-sink on a free port. It needs the port up front, and another process may bind it
+    first: the greeting names this sink (-h TOKEN), or it is stopped and tried on another."""
+    for _ in range(5):
+        token = f"sink-{time.monotonic_ns()}.test"
+        port = free_port()
+        proc = subprocess.Popen([sink, "-u", "postfix", "-h", token, "-d", f"{dump}/m-",
+                                 f"127.0.0.1:{port}", "64"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=postfix_config(tmp_path))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.settimeout(5)
+                    if token.encode() in sock.recv(512):
+                        return proc, port
+                    break  # someone else's server on that port
+            except OSError:
+                time.sleep(0.05)
+        proc.terminate()
+        proc.communicate(timeout=10)
+    raise AssertionError("smtp-sink did not start on a free port")
+
+
 def test_bench_into_smtp_sink_counts_agree(tmp_path) -> None:
     sink = require_tool("smtp-sink")
     # smtp-sink runs as the postfix user (-u): its dump directory must be reachable for it,
     # which pytest's 0700 tmp_path is not.
     dump = Path(tempfile.mkdtemp(prefix="smtpcli-sink-"))
     os.chmod(dump, 0o777)
-    port = free_port()
-    proc = subprocess.Popen([sink, "-u", "postfix", "-d", f"{dump}/m-", f"127.0.0.1:{port}", "64"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=postfix_config(tmp_path))
+    proc, port = _start_sink(sink, dump, tmp_path)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.communicate()[1]
-                time.sleep(0.05)
         done = smtpcli("bench", f"127.0.0.1:{port}", "-n", "40", "-c", "4", "--json")
         assert done.returncode == 0, done.stderr
         messages = json.loads(done.stdout)["facts"]["messages"]
@@ -273,36 +289,56 @@ def test_bench_into_smtp_sink_counts_agree(tmp_path) -> None:
 
 # ---- send -> Postfix -> serve, then inspect ---------------------------------------------------
 
-def _relayed(postfix, serve_proc, tls_certs):  # noqa: F811
-    server = serve_proc()
-    pf = postfix(tls=tls_certs.valid, relayhost=f"[127.0.0.1]:{server.port}")
+@pytest.fixture(scope="module")
+def relay_chain(postfix_pool, tls_certs, tmp_path_factory):  # noqa: F811
+    """Postfix relaying every other domain to an `smtpcli serve`: both started once for the
+    tests of this module that need the chain (each tells its own message by a unique subject)."""
+    server = ServeProcess(tmp_path_factory.mktemp("relay"))
+    try:
+        pf = postfix_pool.get(tls=tls_certs.valid, relayhost=f"[127.0.0.1]:{server.port}")
+        yield pf, server
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(10)
+
+
+def _relayed(relay_chain, tls_certs):
+    pf, server = relay_chain
+    subject = f"two hops {time.monotonic_ns()}"
     done = smtpcli("send", "-s", f"127.0.0.1:{pf.port}", "--tls", "starttls",
                    "--cafile", str(tls_certs.ca_path), "--ehlo", "client.test",
                    "-f", "sender@client.test", "-t", "someone@elsewhere.test",
-                   "--subject", "two hops")
+                   "--subject", subject)
     assert done.returncode == 0, done.stderr
+
+    def arrived() -> list[bytes]:
+        return [m for m in server.messages() if f"Subject: {subject}".encode() in m]
+
     deadline = time.monotonic() + 30
-    while not server.messages() and time.monotonic() < deadline:
+    while not arrived() and time.monotonic() < deadline:
         pf.flush()
-        time.sleep(0.5)
-    [message] = server.messages()
-    path = server.maildir / "arrived.eml"
+        time.sleep(0.2)
+    [message] = arrived()
+    path = server.maildir.parent / f"arrived-{time.monotonic_ns()}.eml"
     path.write_bytes(message)
     inspected = smtpcli("inspect", "--offline", "--json", str(path))
     assert inspected.returncode in (0, 1), inspected.stderr
     return json.loads(inspected.stdout)["facts"]["received"]["hops"]
 
 
-def test_send_through_postfix_to_serve_then_inspect(postfix, serve_proc, tls_certs) -> None:  # noqa: F811
-    hops = _relayed(postfix, serve_proc, tls_certs)
+@pytest.mark.xdist_group("postfix-relay")
+def test_send_through_postfix_to_serve_then_inspect(relay_chain, tls_certs) -> None:
+    hops = _relayed(relay_chain, tls_certs)
     # Postfix's hop: from our client, by Postfix, over TLS.
     postfix_hop = next(h for h in hops if h["by"] == "mx.pf.test")
     assert postfix_hop["from"] == "client.test" and postfix_hop["from_ip"] == "127.0.0.1"
     assert postfix_hop["with"] == "ESMTPS" and postfix_hop["tls"] is True
 
 
-def test_received_chain_shows_the_serve_hop(postfix, serve_proc, tls_certs) -> None:  # noqa: F811
-    hops = _relayed(postfix, serve_proc, tls_certs)  # oldest first
+@pytest.mark.xdist_group("postfix-relay")
+def test_received_chain_shows_the_serve_hop(relay_chain, tls_certs) -> None:
+    hops = _relayed(relay_chain, tls_certs)  # oldest first
     assert [h["by"] for h in hops] == ["mx.pf.test", "smtpcli.test"]
     serve_hop = hops[1]
     assert serve_hop["from"] == "mx.pf.test" and serve_hop["from_ip"] == "127.0.0.1"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import smtplib
 
-from tests.servers.postfix import postfix  # noqa: F401  (fixture)
+import pytest
+
+from tests.servers.postfix import postfix, postfix_pool  # noqa: F401  (fixtures)
 
 
+@pytest.mark.xdist_group("postfix-tls")
 def test_postfix_delivers_into_its_maildir(postfix, tls_certs) -> None:  # noqa: F811
     pf = postfix(tls=tls_certs.valid)
     with smtplib.SMTP("127.0.0.1", pf.port, timeout=10) as client:

@@ -166,7 +166,7 @@ def test_starttls_failing_in_the_handshake(scripted_peer, capsys) -> None:  # ty
 def test_tarpit_banner_respects_timeout(scripted_peer, capsys) -> None:  # type: ignore[no-untyped-def]
     peer = scripted_peer([Sleep(20), Send(b"220 late\r\n")])
     began = time.monotonic()
-    code, doc, _ = run([f"127.0.0.1:{peer.port}", "--timeout", "1", "--no-tls-versions"], capsys)
+    code, doc, _ = run([f"127.0.0.1:{peer.port}", "--timeout", "0.3", "--no-tls-versions"], capsys)
     assert time.monotonic() - began < 10  # bounded by --timeout, not by the 20 s tarpit
     assert "smtp.timeout" in ids(doc, "error")
     assert code == 3

@@ -15,40 +15,11 @@ from pathlib import Path
 import pytest
 
 import smtpcli
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args: str, **kw) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(args), capture_output=True, text=True, timeout=300, **kw)
-    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
-    return done
+from tests.packaging import ROOT, dist, offline_env, run  # noqa: F401  (fixture)
 
 
-def build_sdist(out: Path) -> Path:
-    """The sdist through setuptools' PEP 517 hook, as any build frontend calls it.
-
-    Not ``python -m build``: it is not a dependency, and in a checkout a ``build/`` folder left
-    by setuptools would be imported in its place.
-    """
-    code = ("import sys; from setuptools import build_meta as b; "
-            "print(b.build_sdist(sys.argv[1]))")
-    run(sys.executable, "-c", code, str(out), cwd=ROOT)
-    [sdist] = out.glob("smtpcli-*.tar.gz")
-    return sdist
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("dist")
-    sdist = build_sdist(out)
-    # The wheel from the sdist, not from the tree: a file missing from the sdist fails here.
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(sdist))
-    [wheel] = out.glob("smtpcli-*.whl")
-    return {"sdist": sdist, "wheel": wheel}
-
-
-def test_version_comes_from_one_place(dist) -> None:
+@pytest.mark.xdist_group("release-build")
+def test_version_comes_from_one_place(dist) -> None:  # noqa: F811
     version = smtpcli.__version__
     assert dist["sdist"].name == f"smtpcli-{version}.tar.gz"
     assert dist["wheel"].name.startswith(f"smtpcli-{version}-")
@@ -65,11 +36,14 @@ def test_version_comes_from_one_place(dist) -> None:
     assert f"smtpcli-{version}/pyproject.toml" in members
 
 
-def test_wheel_installs_into_a_fresh_venv_and_runs(dist, tmp_path) -> None:
+@pytest.mark.xdist_group("release-build")
+def test_wheel_installs_into_a_fresh_venv_and_runs(dist, tmp_path) -> None:  # noqa: F811
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", str(venv))
+    # Without pip of its own (ensurepip costs seconds): this pip installs into it (--python).
+    run(sys.executable, "-m", "venv", "--without-pip", str(venv))
     py = venv / "bin" / "python"
-    run(str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(dist["wheel"]))
+    run(sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
+        "--no-index", "--retries", "0", "--no-compile", str(dist["wheel"]), env=offline_env())
     # The dependencies come from this interpreter's site-packages (no download), after the
     # fresh venv's own: the smtpcli that runs must be the installed wheel.
     fresh_site = Path(run(str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")

@@ -17,7 +17,7 @@ from smtpcli.server.config import ServeConfig
 from smtpcli.server.runner import ThreadedServer, free_port, run_in_thread
 from smtpcli.smtp.target import parse_target
 from tests.servers.hostile_legacy_mta import legacy_mta  # noqa: F401  (fixture)
-from tests.servers.postfix import postfix  # noqa: F401  (fixture)
+from tests.servers.postfix import postfix, postfix_pool  # noqa: F401  (fixtures)
 from tests.servers.scripted_peer import Expect, Send, Sleep, StartTLS
 
 FAST = SecurityOptions(timeout=5, reply_wait=0.3)
@@ -39,7 +39,7 @@ def serve(tls_certs) -> Iterator:
     servers: list[ThreadedServer] = []
 
     def factory(**kw) -> ThreadedServer:
-        config = ServeConfig(port=free_port(), memory=True, fsync=False,
+        config = ServeConfig(port=0, memory=True, fsync=False,  # port 0: no race for a port
                              tls_cert=str(tls_certs.valid.cert_path),
                              tls_key=str(tls_certs.valid.key_path), **kw)
         server = run_in_thread(config)
@@ -69,7 +69,7 @@ def test_unreachable_server_gives_error_findings_not_exceptions() -> None:
 
 def test_silent_server_is_bounded_by_the_timeout(scripted_peer) -> None:
     peer = scripted_peer([Sleep(30)])
-    [finding] = run_checks(target(peer.port), "relay", SecurityOptions(timeout=1))
+    [finding] = run_checks(target(peer.port), "relay", SecurityOptions(timeout=0.3))
     assert finding.status is Status.ERROR and "no reply" in finding.summary
 
 
@@ -228,7 +228,9 @@ def test_smuggling_detected_and_confirmed_on_a_sloppy_mta(legacy_mta) -> None:  
     def stored(tag: str) -> int:
         return sum(tag.encode() in m for m in list(mta.messages))
 
-    opts = SecurityOptions(timeout=5, reply_wait=0.3, smuggling_rcpt="victim@legacy.test")
+    # reply_wait: the wait each sequence kept as content costs (twice); the sloppy MTA answers
+    # the ones that end DATA within milliseconds, so 0.2 s leaves a margin under parallel load.
+    opts = SecurityOptions(timeout=5, reply_wait=0.2, smuggling_rcpt="victim@legacy.test")
     [f] = run_checks(target(mta.port), "smuggling", opts)
     assert f.status is Status.FAIL and f.summary.endswith("\\n.\\r\\n")
     verdicts = _verdicts(f)
@@ -238,7 +240,7 @@ def test_smuggling_detected_and_confirmed_on_a_sloppy_mta(legacy_mta) -> None:  
     assert by_name["lf.crlf"]["smuggled_mail_reply"].startswith("250")
     # End to end: the whole smuggled transaction stores two messages where the sequence
     # ends DATA, one where it is content.
-    confirm = SecurityOptions(timeout=5, reply_wait=0.3, smuggling_rcpt="victim@legacy.test",
+    confirm = SecurityOptions(timeout=5, reply_wait=0.2, smuggling_rcpt="victim@legacy.test",
                               smuggling_sequences=("lf.crlf", "lf.lf", "cr.cr"), confirm=stored)
     [c] = run_checks(target(mta.port), "smuggling", confirm)
     assert [(s["name"], s["stored"], s["confirmed"]) for s in c.data["sequences"]] == [
@@ -251,7 +253,9 @@ def test_smuggling_detected_and_confirmed_on_a_sloppy_mta(legacy_mta) -> None:  
 
 def test_no_smuggling_on_a_strict_mta(legacy_mta) -> None:  # noqa: F811
     mta = legacy_mta()
-    opts = SecurityOptions(timeout=5, reply_wait=0.3, smuggling_rcpt="victim@legacy.test")
+    # Every sequence is content here: nothing answers early, whatever the wait; 0.15 s is
+    # still many times what an in-process reply to a sequence that ended DATA would take.
+    opts = SecurityOptions(timeout=5, reply_wait=0.15, smuggling_rcpt="victim@legacy.test")
     [f] = run_checks(target(mta.port), "smuggling", opts)
     assert f.status is Status.OK and set(_verdicts(f).values()) == {"data"}
     assert len(mta.messages) == len(SEQUENCES)
@@ -263,7 +267,7 @@ def test_no_smuggling_on_serve_confirmed_end_to_end(serve) -> None:
     def stored(tag: str) -> int:
         return sum(tag.encode() in m.content for m in server.messages)
 
-    opts = SecurityOptions(timeout=5, reply_wait=0.3, smuggling_rcpt="victim@serve.test",
+    opts = SecurityOptions(timeout=5, reply_wait=0.15, smuggling_rcpt="victim@serve.test",
                            confirm=stored,
                            smuggling_sequences=("lf.lf", "lf.crlf", "cr.cr", "crlf.nul.crlf"))
     [f] = run_checks(target(server.port), "smuggling", opts)
@@ -282,9 +286,11 @@ PF_LF_SEQUENCES = {"lf.lf", "lf.crlf", "crlf.lf"}  # bare LF ends a line for Pos
 
 
 @pytest.mark.interop
+@pytest.mark.xdist_group("postfix-tls")
 def test_postfix_without_forbid_bare_newline_is_smuggling_vulnerable(postfix, tls_certs) -> None:  # noqa: F811
     pf = postfix(tls=tls_certs.valid, forbid_bare_newline=False)
-    opts = SecurityOptions(timeout=5, reply_wait=0.5, smuggling_rcpt="victim@pf.test")
+    # Postfix (another process) answers a sequence that ended DATA within milliseconds.
+    opts = SecurityOptions(timeout=5, reply_wait=0.3, smuggling_rcpt="victim@pf.test")
     [f] = run_checks(target(pf.port), "smuggling", opts)
     verdicts = _verdicts(f)
     # What Postfix 3.7 really does: a bare LF ends a line, so "\n.\n", "\n.\r\n" and
@@ -293,7 +299,7 @@ def test_postfix_without_forbid_bare_newline_is_smuggling_vulnerable(postfix, tl
     assert {n for n, v in verdicts.items() if v == "end-of-data"} == PF_LF_SEQUENCES
     assert {v for n, v in verdicts.items() if n not in PF_LF_SEQUENCES} == {"data"}
     # End to end through Postfix's own Maildir: the hidden message really is delivered.
-    confirm = SecurityOptions(timeout=5, reply_wait=0.5, smuggling_rcpt="victim@pf.test",
+    confirm = SecurityOptions(timeout=5, reply_wait=0.3, smuggling_rcpt="victim@pf.test",
                               smuggling_sequences=("lf.crlf", "cr.cr"),
                               confirm=maildir_counter(str(pf.maildir)))
     [c] = run_checks(target(pf.port), "smuggling", confirm)
@@ -301,9 +307,10 @@ def test_postfix_without_forbid_bare_newline_is_smuggling_vulnerable(postfix, tl
 
 
 @pytest.mark.interop
+@pytest.mark.xdist_group("postfix-security")
 def test_postfix_with_forbid_bare_newline_is_not(postfix, tls_certs) -> None:  # noqa: F811
     pf = postfix(tls=tls_certs.valid, forbid_bare_newline=True)
-    opts = SecurityOptions(timeout=5, reply_wait=0.5, smuggling_rcpt="victim@pf.test")
+    opts = SecurityOptions(timeout=5, reply_wait=0.25, smuggling_rcpt="victim@pf.test")
     found = by_id(run_checks(target(pf.port), "smuggling,starttls-injection,auth-plain", opts))
     # Postfix 3.7.11's "yes" normalises bare LF inside content instead of ending DATA there,
     # so every sequence is kept as message content (none is refused).
@@ -315,6 +322,7 @@ def test_postfix_with_forbid_bare_newline_is_not(postfix, tls_certs) -> None:  #
 
 
 @pytest.mark.interop
+@pytest.mark.xdist_group("postfix-security")
 def test_postfix_relay_and_enumeration(postfix) -> None:  # noqa: F811
     # Loopback is in the fixture's mynetworks, so Postfix relays for us by design.
     trusted = postfix()

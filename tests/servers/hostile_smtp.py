@@ -59,8 +59,9 @@ def _cases() -> list[Hostile]:
         h("banner-never-sent", lambda t: [Sleep(60)], "connect"),
         h("close-at-once", lambda t: [Close()], "connect"),
         h("reset-at-once", lambda t: [Reset()], "connect"),
-        # A byte every 0.2 s: each read returns in time, only a deadline per reply ends it.
-        h("banner-byte-per-second", lambda t: [SendForever(b"2", 0.2)], "connect"),
+        # A byte every 0.05 s, well within any timeout the tests set (0.3 s and up): each read
+        # returns in time, only a deadline per reply ends it.
+        h("banner-byte-per-second", lambda t: [SendForever(b"2", 0.05)], "connect"),
         h("banner-endless-multiline",
           lambda t: [SendForever(b"220-still greeting you\r\n" * 20, 0.001)], "connect"),
         h("banner-10mib-line", lambda t: [Send(b"220 " + b"x" * TEN_MIB)], "connect"),
@@ -97,7 +98,7 @@ def _cases() -> list[Hostile]:
           lambda t: [B, Expect(b"EHLO"), SendForever(b"250-more\r\n" * 50, 0.001)], "ehlo"),
         h("ehlo-10mib-line", lambda t: [B, Expect(b"EHLO"), Send(b"250-" + b"y" * TEN_MIB)],
           "ehlo"),
-        h("ehlo-byte-per-second", lambda t: [B, Expect(b"EHLO"), SendForever(b"2", 0.2)], "ehlo"),
+        h("ehlo-byte-per-second", lambda t: [B, Expect(b"EHLO"), SendForever(b"2", 0.05)], "ehlo"),
         h("ehlo-invalid-code", lambda t: [B, Expect(b"EHLO"), Send(b"299x hello\r\n")], "ehlo"),
         h("ehlo-two-replies", lambda t: [B, Expect(b"EHLO"),
                                          Send(b"250 hostile.test\r\n250 and again\r\n"),

@@ -288,7 +288,8 @@ class PostfixSasl(PostfixInstance):
             "virtual_mailbox_domains": DOMAIN,
             "virtual_mailbox_maps": f"texthash:{self.root / 'vmailbox'}",
             "relayhost": "[127.0.0.9]:9",
-            "smtpd_banner": "$myhostname ESMTP Postfix (Debian/GNU)",
+            # Debian's banner, plus the instance token the base class checks it is talking to.
+            "smtpd_banner": f"$myhostname ESMTP Postfix (Debian/GNU) {self.token}",
             "smtpd_sasl_type": "dovecot", "smtpd_sasl_path": self.sasl_path,
             "smtpd_sasl_auth_enable": "yes", "smtpd_tls_auth_only": "no",
             "smtpd_relay_restrictions":

@@ -5,17 +5,25 @@ free 127.0.0.1 port, delivering mail for ``pf.test`` into a Maildir, optionally 
 (a trustme certificate), a relay host for every other domain, and
 ``smtpd_forbid_bare_newline`` for the SMTP smuggling tests. Logs go to a file in the instance
 directory, so a failing test can show them.
+
+Starting and stopping Postfix costs about a second, so instances are shared: one per
+configuration per test process (``postfix_pool``, session-scoped; each xdist worker has its
+own), started on first use. A test sees only what happened after it got the instance (the
+``postfix`` fixture's ``PostfixView``: the queue drained, then the Maildir and log marked).
+Tests that use Postfix carry ``xdist_group`` marks, so each instance's users share a worker.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +33,9 @@ from tests.servers.certs import CertFiles
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 MAIL_DOMAIN = "pf.test"
+# Tries at a free port: it is free when chosen, but another process may bind it before Postfix
+# does (parallel workers); the banner's token tells our instance from anyone else's.
+START_TRIES = 5
 
 
 def interop_unavailable(reason: str) -> None:
@@ -40,15 +51,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_listening(port: int, deadline: float) -> bool:
+def _banner(port: int, deadline: float) -> bytes:
+    """The greeting of whatever listens on ``port`` (b"" if nothing does by ``deadline``)."""
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                 sock.settimeout(2)
-                return sock.recv(4).startswith(b"220")
+                data = b""
+                while not data.endswith(b"\n") and len(data) < 512:
+                    chunk = sock.recv(512)
+                    if not chunk:
+                        break
+                    data += chunk
+                return data
         except OSError:
-            time.sleep(0.1)
-    return False
+            time.sleep(0.05)
+    return b""
 
 
 @dataclass
@@ -61,6 +79,7 @@ class PostfixInstance:
     relayhost: str | None = None
     forbid_bare_newline: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    token: str = field(default_factory=lambda: secrets.token_hex(4))
 
     @property
     def config_dir(self) -> Path:
@@ -101,7 +120,7 @@ class PostfixInstance:
             # Nothing here may ask the machine's resolver: next hops are IP literals.
             "smtp_dns_support_level": "disabled",
             "smtpd_peername_lookup": "no",
-            "smtpd_banner": "$myhostname ESMTP Postfix (smtpcli test)",
+            "smtpd_banner": f"$myhostname ESMTP Postfix (smtpcli test {self.token})",
             "smtpd_forbid_bare_newline": "yes" if self.forbid_bare_newline else "no",
             "smtpd_forbid_bare_newline_exclusions": "",
             "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
@@ -145,31 +164,72 @@ class PostfixInstance:
         return subprocess.run([POSTFIX, "-c", str(self.config_dir), *args],
                               capture_output=True, text=True, timeout=30)
 
-    def start(self) -> PostfixInstance:
-        self._write_config()
-        for step in (("check",), ("start",)):
-            done = self._postfix(*step)
-            if done.returncode != 0:
-                raise RuntimeError(f"postfix {step[0]} failed: {done.stderr}{self.log()}")
-        if not _wait_listening(self.port, time.monotonic() + 15):
-            self.stop()
-            raise RuntimeError(f"postfix did not listen on {self.port}: {self.log()}")
-        return self
+    @property
+    def _pid_file(self) -> Path:
+        return self.root / "queue" / "pid" / "master.pid"
 
-    def stop(self) -> None:
-        pid_file = self.root / "queue" / "pid" / "master.pid"
+    def _master_pid(self) -> int | None:
+        """The running master of this instance: the pid in its pid file, if that process runs
+        in this instance's queue directory (a stale file's pid may belong to anyone by now)."""
         try:
-            pid = int(pid_file.read_text().split()[0])
+            pid = int(self._pid_file.read_text().split()[0])
+            if Path(f"/proc/{pid}/cwd").resolve() == (self.root / "queue").resolve():
+                return pid
         except (OSError, ValueError, IndexError):
-            pid = None
-        self._postfix("stop")
-        deadline = time.monotonic() + 10
+            pass
+        return None
+
+    def start(self) -> PostfixInstance:
+        """Start, on another free port when the chosen one turns out to be taken."""
+        for attempt in range(START_TRIES):
+            if attempt:
+                self.port = free_port()
+            self._write_config()
+            self._pid_file.unlink(missing_ok=True)
+            done = self._postfix("check")
+            if done.returncode != 0:
+                raise RuntimeError(f"postfix check failed: {done.stderr}{self.log()}")
+            # "check" just did what start would do again (postfix-script's check-fatal and
+            # check-warn): the quick-start flag skips the repeat.
+            (self.root / "queue" / "quick-start").touch()
+            log_before = len(self.log())
+            done = self._postfix("start")
+            if done.returncode != 0:
+                # The master exits at once when it cannot bind; anything else is fatal here.
+                self.stop()
+                if "Address already in use" in self.log()[log_before:]:
+                    continue
+                raise RuntimeError(f"postfix start failed: {done.stderr}{self.log()}")
+            # Started: but whatever answers on the port must be this instance.
+            if self.token.encode() in _banner(self.port, time.monotonic() + 15):
+                return self
+            self.stop()
+        raise RuntimeError(f"postfix did not listen on a free port: {self.log()}")
+
+    def terminate(self) -> int | None:
+        """SIGTERM to the master, as ``postfix stop`` sends it (without that script's polling
+        in whole seconds): it ends its children and exits. The master's pid, if it ran."""
+        pid = self._master_pid()
+        if pid is None:
+            return None
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    @staticmethod
+    def wait_gone(pid: int | None, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
         while pid and time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 break
             time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.wait_gone(self.terminate())
 
     def log(self) -> str:
         try:
@@ -190,6 +250,50 @@ class PostfixInstance:
         """Ask the queue manager to retry deferred mail now."""
         self._postfix("flush")
 
+    def queue_empty(self) -> bool:
+        """Nothing in the incoming, active or deferred queue (``postqueue -p``)."""
+        done = subprocess.run([shutil.which("postqueue") or "/usr/sbin/postqueue", "-c",
+                               str(self.config_dir), "-p"], capture_output=True, text=True,
+                              timeout=30)
+        return "Mail queue is empty" in done.stdout
+
+
+class PostfixView:
+    """A test's view of a shared instance: mail and log lines from after the test got it.
+
+    Created once the queue is empty, so mail another test left in flight cannot arrive later
+    and be counted here. Everything else (port, maildir, config_dir...) is the instance's.
+    """
+
+    def __init__(self, instance: PostfixInstance) -> None:
+        self.instance = instance
+        deadline = time.monotonic() + 30
+        while not instance.queue_empty() and time.monotonic() < deadline:
+            instance.flush()
+            time.sleep(0.1)
+        self._seen = {p.name for p in self._files()}
+        self._log_offset = len(instance.log())
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.instance, name)
+
+    def _files(self) -> list[Path]:
+        new = self.instance.maildir / "new"
+        return sorted(new.glob("*")) if new.exists() else []
+
+    def delivered(self, count: int = 1, timeout: float = 15.0) -> list[bytes]:
+        """Messages delivered since this view, waiting until at least ``count`` arrived."""
+        deadline = time.monotonic() + timeout
+        while True:
+            files = [f for f in self._files() if f.name not in self._seen]
+            if len(files) >= count or time.monotonic() > deadline:
+                return [f.read_bytes() for f in files]
+            time.sleep(0.1)
+
+    def log(self) -> str:
+        """The instance's log since this view was made."""
+        return self.instance.log()[self._log_offset:]
+
 
 def postfix_available() -> str | None:
     """None when a Postfix instance can be started here, else why not."""
@@ -206,27 +310,64 @@ def postfix_available() -> str | None:
     return None
 
 
-@pytest.fixture
-def postfix() -> Iterator[object]:
-    """Factory: ``postfix(tls=certs.valid, relayhost="[127.0.0.1]:PORT", ...)``."""
+class PostfixPool:
+    """This process's Postfix instances, one per configuration, started on first use."""
+
+    def __init__(self) -> None:
+        self.instances: dict[str, PostfixInstance] = {}
+
+    @staticmethod
+    def _key(kw: dict[str, object]) -> str:
+        tls = kw.get("tls")
+        shown = {**kw, "tls": str(tls.cert_path) if isinstance(tls, CertFiles) else tls}
+        return repr(sorted(shown.items()))
+
+    def get(self, **kw: object) -> PostfixInstance:
+        """The running instance with this configuration (PostfixInstance's fields)."""
+        key = self._key(kw)
+        if key not in self.instances:
+            # Not under pytest's tmp_path: its 0700 parents keep the postfix user out. A short
+            # path too, since Postfix's UNIX-domain sockets live under the queue directory.
+            root = Path(tempfile.mkdtemp(prefix="smtpcli-pf-"))
+            os.chmod(root, 0o755)
+            instance = PostfixInstance(root=root, **kw)  # type: ignore[arg-type]
+            try:
+                instance.start()
+            except BaseException:
+                shutil.rmtree(root, ignore_errors=True)
+                raise
+            self.instances[key] = instance
+        return self.instances[key]
+
+    def stop_all(self) -> None:
+        """Stop every instance, all at once (each master takes a second or two to exit)."""
+        pids = [instance.terminate() for instance in self.instances.values()]
+        for instance, pid in zip(self.instances.values(), pids, strict=True):
+            instance.wait_gone(pid)
+            shutil.rmtree(instance.root, ignore_errors=True)
+        self.instances.clear()
+
+
+@pytest.fixture(scope="session")
+def postfix_pool() -> Iterator[PostfixPool]:
+    """Session-wide (per xdist worker) Postfix instances; skips (fails in CI) without Postfix."""
     reason = postfix_available()
     if reason:
         interop_unavailable(reason)
-    instances: list[PostfixInstance] = []
+    pool = PostfixPool()
+    yield pool
+    pool.stop_all()
 
-    def factory(**kw: object) -> PostfixInstance:
-        # Not under pytest's tmp_path: its 0700 parents keep the postfix user out. A short
-        # path too, since Postfix's UNIX-domain sockets live under the queue directory.
-        root = Path(tempfile.mkdtemp(prefix="smtpcli-pf-"))
-        os.chmod(root, 0o755)
-        instance = PostfixInstance(root=root, **kw)  # type: ignore[arg-type]
-        instances.append(instance)
-        return instance.start()
 
-    yield factory
-    for instance in instances:
-        instance.stop()
-        shutil.rmtree(instance.root, ignore_errors=True)
+@pytest.fixture
+def postfix(postfix_pool: PostfixPool) -> Callable[..., PostfixView]:
+    """Factory: ``postfix(tls=certs.valid, relayhost="[127.0.0.1]:PORT", ...)``, a view of the
+    shared instance with that configuration (see PostfixView)."""
+
+    def factory(**kw: object) -> PostfixView:
+        return PostfixView(postfix_pool.get(**kw))
+
+    return factory
 
 
 def require_tool(name: str) -> str:
