@@ -19,11 +19,19 @@ from smtpcli.cli.smtp_options import (
     tls_option,
     warn_insecure,
 )
-from smtpcli.errors import ConnectError, IncompleteError, NetworkTimeout, UsageError
+from smtpcli.errors import (
+    ConnectError,
+    IncompleteError,
+    NetworkTimeout,
+    SmtpcliError,
+    SmtpReplyError,
+    TlsError,
+    UsageError,
+)
 from smtpcli.results import Report, Status
 
 if TYPE_CHECKING:
-    from smtpcli.loadgen.generator import BenchConfig, BenchResult
+    from smtpcli.loadgen.generator import BenchConfig, BenchResult, Halt
     from smtpcli.render.style import Painter
     from smtpcli.smtp.target import Target
 
@@ -110,6 +118,24 @@ def build_report(target: Target, config: BenchConfig, result: BenchResult) -> Re
     return report
 
 
+_STEP = {"banner": "the greeting", "ehlo": "EHLO", "tls": "STARTTLS", "auth": "AUTH",
+         "mail": "MAIL FROM", "rcpt": "RCPT TO", "data": "DATA", "dot": "the end of data"}
+
+
+def _halt_error(halt: Halt, where: str, result: BenchResult) -> SmtpcliError:
+    """The run stopped at a failure every further attempt would repeat: say which and why."""
+    n = result.attempted
+    done = f"bench stopped after {n} attempt{'' if n == 1 else 's'}"
+    if halt.kind == "tls":
+        return TlsError(f"{halt.text}; {done}", hint=halt.hint)
+    hint = ("check --user and the password" if halt.stage == "auth"
+            else "smtpcli send -v shows the dialogue")
+    return SmtpReplyError(
+        f"{where} refused {_STEP.get(halt.stage, halt.stage)} with {halt.text}; {done}: "
+        "every further attempt would get the same permanent rejection",
+        code=halt.code, reply=halt.text, hint=hint)
+
+
 @click.command("bench")
 @click.argument("target")
 @click.option("--messages", "-n", type=click.IntRange(1), metavar="N",
@@ -186,6 +212,8 @@ def command(
     finally:
         if progress is not None:
             progress.clear()
+    if gen.halted is not None:
+        raise _halt_error(gen.halted, tgt.display, result)
     if result.accepted == 0 and result.failed == result.attempted and result.failures:
         # Nothing got through and the server never said no: the run could not complete (exit 3),
         # the same as send against that server, not a failed check (exit 1).
