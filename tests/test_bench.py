@@ -209,3 +209,31 @@ def test_cli_tls_failure_worded_like_send(capture_server) -> None:
     reason = said.split(" (", 1)[0]  # "certificate verification failed for HOST:PORT: why"
     assert reason.startswith("certificate verification failed for") and reason in out.stderr
     assert "--cafile" in out.stderr
+
+
+def test_reply_parser_long_lines_across_reads() -> None:
+    """Replies split over many reads, lines longer than the initial buffer; > 64 KiB fails."""
+    from smtpcli.loadgen.generator import _Client
+
+    loop = asyncio.new_event_loop()
+    try:
+        def feed(client: _Client, data: bytes, step: int) -> None:
+            i = 0
+            while i < len(data) and client._lost is None:
+                view = client.get_buffer(-1)
+                n = min(len(view), step, len(data) - i)
+                view[:n] = data[i:i + n]
+                client.buffer_updated(n)
+                i += n
+
+        client = _Client(loop, 5.0)
+        got: list[tuple[int, bytes]] = []
+        client.on_reply = lambda code, text: got.append((code, text))
+        feed(client, b"250-" + b"x" * 10000 + b"\r\n250 ok\r\n220 " + b"y" * 3000 + b"\r\n", 1000)
+        assert [(code, len(text)) for code, text in got] == [(250, 10014), (220, 3006)]
+        assert got[0][1].endswith(b"250 ok\r\n")
+        huge = _Client(loop, 5.0)
+        feed(huge, b"x" * 70000, 4096)
+        assert "longer than 64 KiB" in str(huge._lost)
+    finally:
+        loop.close()

@@ -95,7 +95,8 @@ class _Client(asyncio.BufferedProtocol):
     set-up), during transactions the state machine of ``_Pump`` (no future per reply).
     """
 
-    BUFSIZE = 65536
+    BUFSIZE = 2048  # grows (doubling) up to MAXLINE for a long reply line
+    MAXLINE = 65536
 
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self.loop = loop
@@ -144,8 +145,14 @@ class _Client(asyncio.BufferedProtocol):
         if start and rest:
             buf[:rest] = buf[start:end]
         self._fill = rest
-        if rest >= self.BUFSIZE and self._lost is None:
-            self._fail(Failure("protocol", self.stage, "reply line longer than 64 KiB"))
+        if rest >= len(buf) and self._lost is None:
+            if rest >= self.MAXLINE:
+                self._fail(Failure("protocol", self.stage, "reply line longer than 64 KiB"))
+            else:
+                # A new buffer: asyncio still holds a view of the old one during this call.
+                grown = bytearray(2 * len(buf))
+                grown[:rest] = buf[:rest]
+                self._rbuf, self._view = grown, memoryview(grown)
 
     def _queue(self, code: int, text: bytes) -> None:
         while self._waiters:
@@ -329,6 +336,8 @@ class LoadGenerator:
         self._stop = False
         self._gate = asyncio.Event()
         self.halted: Halt | None = None
+        self._quitting: set[_Pump] = set()  # sessions that sent QUIT and await the 221
+        self._quit_done = asyncio.Event()
 
     def stop(self) -> None:
         self._stop = True
@@ -376,7 +385,13 @@ class LoadGenerator:
         ticker = asyncio.ensure_future(self._tick(start)) if self.on_progress else None
         try:
             await asyncio.gather(*workers)
+            if self._quitting:  # the last sessions' 221 replies, briefly
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(c.timeout, 5.0)):
+                        await self._quit_done.wait()
         finally:
+            for pump in list(self._quitting):
+                pump.client.close()
             for w in workers:
                 w.cancel()
             if ticker is not None:
@@ -410,27 +425,39 @@ class LoadGenerator:
                 await asyncio.sleep(delay)
             r.attempted += 1
             try:
-                client, exts = await self._open()
-            except Rejected as rej:
-                r.rejected += 1
-                self._count_error(rej.stage, rej.code, rej.text)
-                if self._permanent(rej.stage, rej.code):
-                    self._halt(Halt("reply", rej.stage, rej.text, rej.code))
-                continue
+                client = await self._connect()
             except Failure as fail:
-                r.failed += 1
-                self._count_failure(fail.stage, fail.kind, fail.message)
-                if fail.repeats:
-                    self._halt(Halt("tls", fail.stage, fail.message, hint=fail.hint))
-                continue
-            finally:
                 self._gate.set()
-            outcome = await _Pump(self, client, exts).start()
-            if outcome == "quit":
-                await self._quit(client)
-            else:
+                self._failed(fail)
+                continue
+            # Greeting, EHLO and transactions run in the pump; TLS and AUTH (once per session)
+            # in coroutines between its two halves.
+            pump = _Pump(self, client)
+            outcome = await pump.start()
+            if outcome == "setup":
+                try:
+                    exts = await self._secure(client, pump.exts)
+                except Rejected as rej:
+                    r.rejected += 1
+                    self._count_error(rej.stage, rej.code, rej.text)
+                    if self._permanent(rej.stage, rej.code):
+                        self._halt(Halt("reply", rej.stage, rej.text, rej.code))
+                    continue
+                except Failure as fail:
+                    self._failed(fail)
+                    continue
+                finally:
+                    self._gate.set()
+                outcome = await pump.resume(exts)
+            if outcome != "quit":
                 client.close()
         self._gate.set()
+
+    def _failed(self, fail: Failure) -> None:
+        self.result.failed += 1
+        self._count_failure(fail.stage, fail.kind, fail.message)
+        if fail.repeats:
+            self._halt(Halt("tls", fail.stage, fail.message, hint=fail.hint))
 
     def _count_error(self, stage: str, code: int, text: str) -> None:
         key = (stage, code)
@@ -450,17 +477,16 @@ class LoadGenerator:
         self.result.samples[stage].append(time.perf_counter() - t)
         return code, text.decode("utf-8", "replace").strip()
 
-    async def _open(self) -> tuple[_Client, set[str]]:
-        """Connect, greeting, EHLO, TLS, EHLO again, AUTH: a session ready for MAIL."""
+    async def _connect(self) -> _Client:
+        """A TCP connection (and the TLS handshake with implicit TLS), greeting not yet read."""
         c = self.config
         r = self.result
         loop = asyncio.get_running_loop()
         client = _Client(loop, c.timeout)
         t = time.perf_counter()
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: client, c.host, c.port), c.timeout
-            )
+            async with asyncio.timeout(c.timeout):  # no extra task, unlike wait_for
+                await loop.create_connection(lambda: client, c.host, c.port)
         except (OSError, TimeoutError) as exc:
             r.connect_failures += 1
             kind = "timeout" if isinstance(exc, TimeoutError) else "connect"
@@ -468,20 +494,20 @@ class LoadGenerator:
             reason = "no answer within the timeout" if kind == "timeout" else \
                 (os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc))
             raise Failure(kind, "connect", reason or type(exc).__name__) from None
-        t_conn = time.perf_counter()
-        r.samples["connect"].append(t_conn - t)
+        r.samples["connect"].append(time.perf_counter() - t)
         r.connections += 1
-        try:
-            if c.tls == "implicit":
+        if c.tls == "implicit":
+            try:
                 await self._handshake(client)
-                t_conn = time.perf_counter()
-            client.stage = "banner"
-            code, text = await client.reply()
-            # Greeting latency counts from the TCP connection (after TLS for implicit TLS).
-            r.samples["banner"].append(time.perf_counter() - t_conn)
-            if code != 220:
-                raise Rejected("banner", code, text.decode("utf-8", "replace").strip(), fatal=True)
-            exts = await self._ehlo(client)
+            except BaseException:
+                client.close()
+                raise
+        return client
+
+    async def _secure(self, client: _Client, exts: set[str]) -> set[str]:
+        """After the first EHLO: STARTTLS and EHLO again, then AUTH, as configured."""
+        c = self.config
+        try:
             if c.tls in ("starttls", "opportunistic") and "STARTTLS" in exts:
                 # One "tls" sample: the STARTTLS command plus the handshake.
                 t = time.perf_counter()
@@ -496,10 +522,16 @@ class LoadGenerator:
                 raise Rejected("tls", 0, "STARTTLS not offered by the server", fatal=True)
             if c.user is not None:
                 await self._auth(client)
-            return client, exts
+            return exts
         except BaseException:
             client.close()
             raise
+
+    def needs_setup(self, exts: set[str]) -> bool:
+        """Whether a session needs more than greeting and EHLO before MAIL (TLS or AUTH)."""
+        c = self.config
+        return (c.tls == "starttls" or c.tls == "opportunistic" and "STARTTLS" in exts
+                or c.user is not None)
 
     async def _handshake(self, client: _Client, started: float | None = None) -> None:
         c = self.config
@@ -541,12 +573,7 @@ class LoadGenerator:
         code, text = await self._command(client, "ehlo", f"EHLO {self.config.helo}\r\n".encode())
         if code != 250:
             raise Rejected("ehlo", code, text, fatal=True)
-        exts = set()
-        for line in text.splitlines()[1:]:
-            word = line[4:].split(" ", 1)[0].upper()
-            if word:
-                exts.add(word)
-        return exts
+        return ehlo_keywords(text)
 
     async def _auth(self, client: _Client) -> None:
         c = self.config
@@ -571,40 +598,33 @@ class LoadGenerator:
             # Never echo what we sent: the reply text only.
             raise Rejected("auth", code, text.decode("utf-8", "replace").strip(), fatal=True)
 
-    async def _quit(self, client: _Client) -> None:
-        with contextlib.suppress(Failure, ConnectionError, OSError):
-            client.stage = "quit"
-            client.write(b"QUIT\r\n")
-            await asyncio.wait_for(client.reply(), min(self.config.timeout, 5.0))
-        client.close()
-
 
 class _Pump:
-    """Message after message on one ready session, driven by the replies themselves.
+    """One session driven by its replies: greeting, EHLO, then message after message.
 
     A state machine called from ``_Client.buffer_updated``: each reply writes the next command
     directly, with no coroutine step, future or timer per reply (what made ``bench`` CPU-bound
-    on one core). One timer per session watches for a missing reply. ``start()`` sends the
-    message the worker already reserved and returns a future: "quit" when no message is left
-    (or --per-connection is reached), "closed" when the session cannot go on.
+    on one core). One timer per session watches for a missing reply. ``start()`` reads the
+    greeting, sends EHLO and then the message the worker already reserved; its future says
+    "setup" when the session needs STARTTLS or AUTH first (the worker does those, then calls
+    ``resume()``), "quit" when no message is left (or --per-connection is reached; QUIT is
+    sent and the 221 awaited here, without holding up the worker), "closed" when the session
+    cannot go on.
     """
 
-    def __init__(self, gen: LoadGenerator, client: _Client, exts: set[str]) -> None:
-        c = gen.config
+    def __init__(self, gen: LoadGenerator, client: _Client) -> None:
         self.gen, self.client, self.result = gen, client, gen.result
         self.loop = client.loop
-        self.pipelining = c.pipelining and "PIPELINING" in exts
-        size = len(gen._head) + len(_MSGID % 0) + len(gen._rest) - 3
-        size_param = f" SIZE={size}" if "SIZE" in exts else ""
-        self.mail = f"MAIL FROM:<{c.mail_from}>{size_param}\r\n".encode()
-        self.rcpts = [f"RCPT TO:<{a}>\r\n".encode() for a in gen.rcpts]
-        self.envelope = self.mail + b"".join(self.rcpts) + b"DATA\r\n"
+        self.exts: set[str] = set()
+        self.pipelining = False
+        self.mail = self.envelope = b""
+        self.rcpts: list[bytes] = []
         self.done: asyncio.Future[str] = self.loop.create_future()
-        self.stage = "mail"
+        self.stage = "banner"
         self.seq = gen._issued
         self.on_conn = 0
         self.in_flight = True  # the reserved message is counted in attempted
-        self.t0 = self.t = 0.0
+        self.t0 = self.t = time.perf_counter()  # greeting latency counts from the connection
         self.idx = self.accepted = 0
         self.mcode = 0
         self.mtext = b""
@@ -612,11 +632,33 @@ class _Pump:
         self.timer: asyncio.TimerHandle | None = None
 
     def start(self) -> asyncio.Future[str]:
+        self.client.stage = "banner"
+        self._attach()
+        return self.done
+
+    def resume(self, exts: set[str]) -> asyncio.Future[str]:
+        """Go on after STARTTLS/AUTH with the EHLO keywords of the secured session."""
+        self.done = self.loop.create_future()
+        self._attach()
+        self._ready(exts)
+        return self.done
+
+    def _attach(self) -> None:
         self.client.on_reply = self._reply
         self.client.on_lost = self._lost
         self.timer = self.loop.call_later(self.gen.config.timeout, self._check)
+
+    def _ready(self, exts: set[str]) -> None:
+        """The session may send MAIL: build the commands its extensions allow, send the first."""
+        gen, c = self.gen, self.gen.config
+        gen._gate.set()
+        self.pipelining = c.pipelining and "PIPELINING" in exts
+        size = len(gen._head) + len(_MSGID % 0) + len(gen._rest) - 3
+        size_param = f" SIZE={size}" if "SIZE" in exts else ""
+        self.mail = f"MAIL FROM:<{c.mail_from}>{size_param}\r\n".encode()
+        self.rcpts = [f"RCPT TO:<{a}>\r\n".encode() for a in gen.rcpts]
+        self.envelope = self.mail + b"".join(self.rcpts) + b"DATA\r\n"
         self._send_mail()
-        return self.done
 
     # -- sending -------------------------------------------------------------------------
     def _write(self, stage: str, data: bytes) -> None:
@@ -702,6 +744,24 @@ class _Pump:
             self._pipelined_verdict(0)
         elif stage == "rset":
             self._next()
+        elif stage == "banner":
+            samples["banner"].append(elapsed)
+            if code == 220:
+                self._write("ehlo", f"EHLO {self.gen.config.helo}\r\n".encode())
+            else:
+                self._reject("banner", code, text)
+        elif stage == "ehlo":
+            samples["ehlo"].append(elapsed)
+            if code != 250:
+                self._reject("ehlo", code, text)
+                return
+            self.exts = ehlo_keywords(_text(text))
+            if self.gen.needs_setup(self.exts):
+                self._finish("setup")
+            else:
+                self._ready(self.exts)
+        elif stage == "quit":
+            self._close()
 
     def _count_rcpt(self, code: int, text: bytes) -> bool:
         """Count one RCPT reply; True when it ended the session (421)."""
@@ -767,7 +827,7 @@ class _Pump:
         if gen._permanent(stage, code):
             gen._halt(Halt("reply", stage, text, code))
             self._finish("quit")
-        elif code == 421:
+        elif code == 421 or stage in SETUP_STAGES:
             self._finish("closed")
         elif rset:
             self._write("rset", b"RSET\r\n")
@@ -777,29 +837,61 @@ class _Pump:
     # -- the end of the session ----------------------------------------------------------
     def _check(self) -> None:
         """The session's one timer: fail when a reply is overdue, else look again later."""
-        if self.done.done():
+        if self.done.done() and self.stage != "quit":
             return
         timeout = self.gen.config.timeout
         waited = time.perf_counter() - self.t
-        if self.stage != "pace" and waited >= timeout:
+        if self.stage == "quit" and waited >= min(timeout, 5.0):
+            self._close()
+        elif self.stage != "pace" and waited >= timeout:
             self.client._fail(Failure("timeout", self.stage, "no reply within the timeout"))
-            return
-        self.timer = self.loop.call_later(max(timeout - waited, 0.01), self._check)
+        else:
+            self.timer = self.loop.call_later(max(timeout - waited, 0.01), self._check)
 
     def _lost(self, exc: BaseException) -> None:
         if self.in_flight and isinstance(exc, Failure):
             self.result.failed += 1
             self.gen._count_failure(exc.stage, exc.kind, exc.message)
         self.in_flight = False
-        self._finish("closed")
+        if self.stage == "quit":
+            self._close()
+        else:
+            self._finish("closed")
 
     def _finish(self, outcome: str) -> None:
+        """Hand the session back to the worker; after the last message, QUIT first."""
+        if outcome == "quit" and self.client._lost is None:
+            self._write("quit", b"QUIT\r\n")
+            self.gen._quitting.add(self)
+        else:
+            self._detach()
+        if not self.done.done():
+            self.done.set_result(outcome)
+
+    def _detach(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
         self.client.on_reply = self.client._queue
         self.client.on_lost = None
-        if not self.done.done():
-            self.done.set_result(outcome)
+
+    def _close(self) -> None:
+        """The 221 to QUIT arrived (or did not in time): close, tell the run if it was last."""
+        self._detach()
+        self.client.close()
+        quitting = self.gen._quitting
+        quitting.discard(self)
+        if not quitting:
+            self.gen._quit_done.set()
+
+
+def ehlo_keywords(text: str) -> set[str]:
+    """The extension keywords of an EHLO reply (RFC 5321 4.1.1.1), upper-cased."""
+    exts = set()
+    for line in text.splitlines()[1:]:
+        word = line[4:].split(" ", 1)[0].upper()
+        if word:
+            exts.add(word)
+    return exts
 
 
 def _text(raw: bytes) -> str:
