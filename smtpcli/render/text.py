@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import TextIO
@@ -23,14 +24,24 @@ def badge(status: Status, paint: Painter) -> str:
 
 def text_width() -> int:
     """The terminal's width (COLUMNS first), 80 when piped; never narrower than 60."""
-    import shutil
-
-    return max(60, shutil.get_terminal_size((80, 24)).columns)
+    # shutil.get_terminal_size's rules without importing shutil (it pulls in bz2, lzma, zlib).
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return max(60, columns or 80)
 
 
 def _wrapped(first: str, first_len: int, text: str, pad: str, width: int) -> list[str]:
     """``first`` (already painted, ``first_len`` visible characters) then ``text``, wrapped to
     ``width`` with continuation lines at ``pad``. Words (host names, URLs) are never split."""
+    if first_len + len(text) <= width and text == text.strip() and text.isprintable():
+        return [first + text]  # fits: what textwrap would return, without importing it
     import textwrap
 
     lines = textwrap.wrap(text, width=width, initial_indent=" " * first_len,
