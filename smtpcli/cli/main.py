@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> None:
     # Known before parsing, so that even a usage error is a JSON document in --json mode.
     STATE.json = "--json" in args
     STATE.command = next((a for a in args if a in COMMANDS), None)
+    from smtpcli.render.terminal import help_width
+
+    # click's help formatter would import shutil for this (bz2, lzma, zlib with it).
+    cli.context_settings["terminal_width"] = help_width()
     try:
         rv = cli.main(args, prog_name="smtpcli", standalone_mode=False)
         code = int(rv) if isinstance(rv, int) else 0

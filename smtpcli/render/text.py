@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import TextIO
@@ -24,17 +23,9 @@ def badge(status: Status, paint: Painter) -> str:
 
 def text_width() -> int:
     """The terminal's width (COLUMNS first), 80 when piped; never narrower than 60."""
-    # shutil.get_terminal_size's rules without importing shutil (it pulls in bz2, lzma, zlib).
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return max(60, columns or 80)
+    from smtpcli.render.terminal import columns
+
+    return max(60, columns())
 
 
 def _wrapped(first: str, first_len: int, text: str, pad: str, width: int) -> list[str]:
