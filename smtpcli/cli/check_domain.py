@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -19,7 +18,6 @@ from smtpcli.cli.smtp_options import CAFILE_HELP
 from smtpcli.errors import UsageError
 
 if TYPE_CHECKING:
-    from smtpcli.checks.common import CheckOptions
     from smtpcli.checks.domain import DomainResult
     from smtpcli.dnsq.client import DnsClient
     from smtpcli.render.style import Painter
@@ -117,6 +115,10 @@ def _read_domains(domains: tuple[str, ...], from_file: str | None) -> list[str]:
 @click.option("--concurrency", "-c", type=click.IntRange(1, 1000), default=20, show_default=True,
               metavar="N", help="How many at once (domains checked in parallel).")
 @click.option("--quiet", "-q", is_flag=True, help="Text mode: hide ok findings.")
+@click.option("--resume", metavar="FILE",
+              help="With --json and many domains: skip the domains FILE (JSON Lines of an "
+                   "earlier run, usually the file this run appends to) already has a result "
+                   "for.")
 @dns_options
 @timeout_option(5.0, "each DNS question and the MTA-STS fetch")
 @strict_option
@@ -126,7 +128,8 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
             no_common_selectors: bool, dnsbl_zones: tuple[str, ...], no_dnsbl: bool,
             ip: str | None, sender: str | None, helo: str | None, record: str | None,
             zone_file: str | None, offline: bool, only: tuple[str, ...], cafile: str | None,
-            mta_sts_port: int, concurrency: int, quiet: bool, nameservers: tuple[str, ...],
+            mta_sts_port: int, concurrency: int, quiet: bool, resume: str | None,
+            nameservers: tuple[str, ...],
             dns_retries: int, timeout: float, strict: bool, junit_path: str | None,
             json_mode: bool) -> int:
     """Check a domain's MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, BIMI.
@@ -209,8 +212,11 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
         results = [asyncio.run(check_domain_within(names[0], make_client(), opts, families,
                                                    deadline))]
     else:
-        return _many(names, make_client, opts, families, concurrency, deadline,
-                     json_mode=json_mode, strict=strict, junit_path=junit_path, quiet=quiet)
+        from smtpcli.cli.domain_batch import run_batch
+
+        return run_batch(names, make_client, opts, families, concurrency, deadline,
+                         json_mode=json_mode, strict=strict, junit_path=junit_path, quiet=quiet,
+                         resume=resume)
     result = results[0]
     code = worst_exit([result.report], strict)
     if code:
@@ -230,66 +236,3 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
         sys.stdout.write(render_domain(result, paint, show_ok=not quiet))
         sys.stdout.flush()
     return code
-
-
-def _many(names: list[str], make_client: Callable[[], DnsClient], opts: CheckOptions,
-          families: tuple[str, ...], concurrency: int, deadline: float, *, json_mode: bool,
-          strict: bool, junit_path: str | None, quiet: bool) -> int:
-    import asyncio
-    import contextlib
-
-    from smtpcli.checks.domain import check_domains, worst_exit
-    from smtpcli.render.style import Painter
-
-    paint = Painter.for_stream(sys.stdout)
-    progress: Any = None
-    task: Any = None
-    stack = contextlib.ExitStack()
-    if sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import Progress
-
-        progress = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
-        task = progress.add_task("checking domains", total=len(names))
-
-    def on_done(res: DomainResult) -> None:
-        report = res.report
-        code = worst_exit([report], strict)
-        if code:
-            report.exit_code = code
-        if json_mode:
-            from smtpcli.render.json_out import render_json_line
-
-            render_json_line(report.to_dict())
-        else:
-            text = render_domain(res, paint, show_ok=not quiet) + "\n"
-            if progress is not None:
-                progress.console.file.flush()
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        if progress is not None:
-            progress.advance(task)
-
-    with stack:
-        results = asyncio.run(check_domains(names, make_client, opts, families, concurrency,
-                                            deadline, on_done))
-    reports = [r.report for r in results]
-    if junit_path:
-        from smtpcli.render.junit import write_junit
-
-        write_junit(junit_path, reports, strict=strict)
-    if not json_mode:
-        from smtpcli.render.text import badge
-        from smtpcli.results import Status
-
-        width = max(len(n) for n in names)
-        lines = [paint(f"{'DOMAIN':<{width}}  STATUS  PROBLEMS", "bold")]
-        for r in reports:
-            problems = sorted({f.id for f in r.findings if f.status.rank >= Status.WARN.rank})
-            lines.append(f"{r.target or '':<{width}}  {badge(r.status, paint)}   "
-                         f"{', '.join(problems) or '-'}")
-        counts = {s: sum(1 for r in reports if r.status is s) for s in Status}
-        lines.append(f"{len(reports)} domains: " + ", ".join(
-            f"{n} {s.value}" for s, n in counts.items() if n))
-        sys.stdout.write("\n".join(lines) + "\n")
-    return worst_exit(reports, strict)
