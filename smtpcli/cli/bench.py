@@ -175,7 +175,10 @@ def command(
 ) -> int:
     """Load-test an SMTP server: messages/s and latency percentiles.
 
-    Keeps --concurrency connections open and sends message after message on each.
+    Keeps --concurrency connections open and sends message after message on each. The first
+    session is set up alone: a failure every attempt would repeat (a wrong password, an
+    untrusted certificate, a 5xx before anything was accepted) stops the run there (exit 5,
+    or 3 for TLS) instead of being counted a thousand times.
 
     \b
     Examples:

@@ -92,7 +92,8 @@ def _read_domains(domains: tuple[str, ...], from_file: str | None) -> list[str]:
 @click.option("--dkim-selector", "selectors", multiple=True, metavar="S",
               help="Also check DKIM selector S (repeatable).")
 @click.option("--no-common-selectors", is_flag=True,
-              help="Probe only the --dkim-selector names, not the common ones.")
+              help="Probe only the --dkim-selector names, not the 16 common ones (those "
+                   "probes are about half of a domain's DNS questions and of a batch's time).")
 @click.option("--dnsbl", "dnsbl_zones", multiple=True, metavar="ZONE",
               help="Blocklist zone to check MX addresses in (repeatable; replaces the default set).")
 @click.option("--no-dnsbl", is_flag=True, help="Skip the blocklist checks.")
@@ -135,14 +136,15 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
     """Check a domain's MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, BIMI.
 
     Also DNSSEC and blocklists. Several domains (or '-' for stdin, --from-file) are checked
-    concurrently; --json then prints JSON Lines. Exit: 3 if any lookup failed, else 1 if any
-    check failed (or warned with --strict), else 0.
+    concurrently; --json then prints JSON Lines, each written as it is ready, in flat memory
+    (--resume FILE goes on with an interrupted scan). Exit: 3 if any lookup failed, else 1 if
+    any check failed (or warned with --strict), else 0.
 
     \b
     Examples:
       smtpcli check-domain example.com
       smtpcli check-domain example.com --dkim-selector s1 --strict --junit dns.xml
-      smtpcli check-domain --from-file domains.txt --json
+      smtpcli check-domain --from-file list.txt --json --resume s.jsonl >> s.jsonl
       smtpcli check-domain example.com --record 'v=spf1 mx -all'
     """
     import asyncio
