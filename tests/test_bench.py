@@ -237,3 +237,22 @@ def test_reply_parser_long_lines_across_reads() -> None:
         assert "longer than 64 KiB" in str(huge._lost)
     finally:
         loop.close()
+
+
+def test_every_event_loop_sends_the_greeting_to_the_session(capture_server, smtp_server) -> None:
+    """A greeting that arrives before the session's state machine takes over (uvloop delivers
+    it at once) is not lost: it used to leave the session waiting for its timeout."""
+    from smtpcli.loadgen.generator import run_loop
+
+    srv = capture_server()
+    for runner in (asyncio.run, run_loop):  # run_loop: uvloop when installed
+        r = runner(LoadGenerator(BenchConfig(host="127.0.0.1", port=srv.port, tls="none",
+                                             timeout=10.0, messages=30, concurrency=5,
+                                             per_connection=1)).run())
+        assert (r.accepted, r.failed, r.connections) == (30, 0, 30)
+    server = smtp_server("starttls", users={"ann": "pw"})
+    r = run_loop(LoadGenerator(BenchConfig(
+        host="localhost", port=server.port, tls="starttls", cafile=server.ca_path, timeout=10.0,
+        messages=8, concurrency=2, user="ann", password="pw", per_connection=2)).run())
+    assert r.accepted == 8 and 4 <= r.connections <= 5  # 2 a connection, the last may get 1
+    assert r.latency()["tls"]["count"] == r.connections and len(server.messages) == 8

@@ -91,12 +91,15 @@ def _facts_lines(report: Report, paint: Painter) -> Iterable[str]:
 
 def build_report(target: Target, config: BenchConfig, result: BenchResult) -> Report:
     """Findings: bench.completed, bench.rejected (by code), bench.failed (network)."""
+    from smtpcli.loadgen.generator import loop_name
+
     data = result.to_dict()
     report = Report(command="bench", target=target.display)
     report.facts = {
         **data, "tls_mode": config.tls, "auth": config.mechanism if config.user else None,
         "concurrency": config.concurrency, "size": config.size,
         "pipelining_requested": config.pipelining, "rate_limit": config.rate,
+        "event_loop": loop_name(),
     }
     m = data["messages"]
     report.add("bench.completed", Status.OK if m["accepted"] else Status.FAIL,
@@ -187,9 +190,7 @@ def command(
       smtpcli bench localhost:2587 --tls starttls --cafile ca.pem \\
           -u me --password-file pw
     """
-    import asyncio
-
-    from smtpcli.loadgen.generator import BenchConfig, LoadGenerator
+    from smtpcli.loadgen.generator import BenchConfig, LoadGenerator, run_loop
     from smtpcli.smtp.target import parse_target
 
     if messages is not None and duration is not None:
@@ -211,7 +212,7 @@ def command(
     progress = _Progress(config.messages, duration) if sys.stderr.isatty() else None
     gen = LoadGenerator(config, on_progress=progress)
     try:
-        result = asyncio.run(gen.run())
+        result = run_loop(gen.run())
     finally:
         if progress is not None:
             progress.clear()

@@ -142,7 +142,7 @@ def _click_one_line(exc: click.ClickException) -> str:
 # Commands whose process may end without the interpreter's teardown (freeing every module
 # and object: ~10 ms of a 50 ms `send`) once their output is flushed: they write only to
 # stdout/stderr and leave no thread or file behind. None: --help, --version, usage errors.
-FAST_EXIT = {None, "send", "explain"}
+FAST_EXIT = {None, "send", "explain", "bench"}
 
 
 def run() -> None:
