@@ -358,9 +358,35 @@ class LoadGenerator:
         self.halted: Halt | None = None
         self._quitting: set[_Pump] = set()  # sessions that sent QUIT and await the 221
         self._quit_done = asyncio.Event()
+        self._ehlo_cache: dict[bytes, set[str]] = {}
+        self._command_cache: dict[tuple[bool, bool], tuple[bool, bytes, list[bytes], bytes]] = {}
 
     def stop(self) -> None:
         self._stop = True
+
+    def _keywords(self, reply: bytes) -> set[str]:
+        """EHLO keywords, parsed once per distinct reply (a connection per message would
+        otherwise parse the same reply thousands of times)."""
+        exts = self._ehlo_cache.get(reply)
+        if exts is None:
+            exts = self._ehlo_cache[reply] = ehlo_keywords(_text(reply))
+            if len(self._ehlo_cache) > 64:  # a server that varies its reply: keep it small
+                self._ehlo_cache.clear()
+        return exts
+
+    def _commands(self, pipelining: bool, size: bool) -> tuple[bool, bytes, list[bytes], bytes]:
+        """(pipelining used, MAIL, RCPTs, MAIL+RCPTs+DATA) for a session's extensions, built
+        once per combination rather than once per connection."""
+        key = (pipelining, size)
+        cmds = self._command_cache.get(key)
+        if cmds is None:
+            c = self.config
+            length = len(self._head) + len(_MSGID % 0) + len(self._rest) - 3
+            mail = f"MAIL FROM:<{c.mail_from}>{f' SIZE={length}' if size else ''}\r\n".encode()
+            rcpts = [f"RCPT TO:<{a}>\r\n".encode() for a in self.rcpts]
+            cmds = self._command_cache[key] = (
+                c.pipelining and pipelining, mail, rcpts, mail + b"".join(rcpts) + b"DATA\r\n")
+        return cmds
 
     def _take(self) -> bool:
         c = self.config
@@ -678,14 +704,10 @@ class _Pump:
 
     def _ready(self, exts: set[str]) -> None:
         """The session may send MAIL: build the commands its extensions allow, send the first."""
-        gen, c = self.gen, self.gen.config
+        gen = self.gen
         gen._gate.set()
-        self.pipelining = c.pipelining and "PIPELINING" in exts
-        size = len(gen._head) + len(_MSGID % 0) + len(gen._rest) - 3
-        size_param = f" SIZE={size}" if "SIZE" in exts else ""
-        self.mail = f"MAIL FROM:<{c.mail_from}>{size_param}\r\n".encode()
-        self.rcpts = [f"RCPT TO:<{a}>\r\n".encode() for a in gen.rcpts]
-        self.envelope = self.mail + b"".join(self.rcpts) + b"DATA\r\n"
+        self.pipelining, self.mail, self.rcpts, self.envelope = gen._commands(
+            "PIPELINING" in exts, "SIZE" in exts)
         self._send_mail()
 
     # -- sending -------------------------------------------------------------------------
@@ -783,7 +805,7 @@ class _Pump:
             if code != 250:
                 self._reject("ehlo", code, text)
                 return
-            self.exts = ehlo_keywords(_text(text))
+            self.exts = self.gen._keywords(text)
             if self.gen.needs_setup(self.exts):
                 self._finish("setup")
             else:
