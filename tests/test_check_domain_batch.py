@@ -102,3 +102,19 @@ def test_resume_needs_json(tmp_path) -> None:
                           str(tmp_path / "x.jsonl"), "--nameserver", "127.0.0.1:9"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "--json" in out.stderr
+
+
+def test_resume_of_one_finished_domain_checks_nothing(dns_server, tmp_path) -> None:
+    server = dns_server(zones=zones(2))
+    out = tmp_path / "one.jsonl"
+    cmd = [*SMTPCLI, "check-domain", "d0.batch.test", "--json", "--resume", str(out),
+           "--nameserver", server.nameserver, "--timeout", "2", "--dns-retries", "0",
+           "--only", "mx"]
+    with out.open("ab") as sink:
+        first = subprocess.run(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    asked = len(server.queries)
+    with out.open("ab") as sink:
+        again = subprocess.run(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert again.returncode == 0 and "1 of 1 domains already in" in again.stderr
+    assert len(server.queries) == asked and len(_lines(out)) == 1

@@ -210,7 +210,7 @@ def command(domains: tuple[str, ...], from_file: str | None, selectors: tuple[st
 
         domain = names[0] if names else "record.invalid"
         results = [asyncio.run(check_record(record, domain, make_client(), opts))]
-    elif len(names) == 1:
+    elif len(names) == 1 and resume is None:
         results = [asyncio.run(check_domain_within(names[0], make_client(), opts, families,
                                                    deadline))]
     else:
