@@ -6,7 +6,8 @@ Like for like, on loopback only, into one smtp-sink, in interleaved rounds (ever
 every row once, so machine noise hits all rows alike; the table shows medians):
   - a connection per message: smtp-source (its default) vs `smtpcli bench --per-connection 1`;
   - connection reuse: `smtp-source -d` vs `smtpcli bench` (its default);
-  - `smtpcli bench --pipelining` vs `smtp-source -d` (smtp-source has no pipelining).
+  - `smtpcli bench --pipelining` vs `smtp-source -d` (smtp-source has no pipelining);
+  and, for information, connection per message spread over two processes (--workers 2).
 Targets (issue 17): >= 0.8x, >= 0.8x, >= 1.2x. Wall time includes each tool's start-up. The
 client's own CPU time per message is shown too: on a shared machine it moves less than wall
 time. Then, unless --no-tls, `smtpcli bench` with STARTTLS + AUTH PLAIN into `smtpcli serve`
@@ -134,6 +135,8 @@ def main() -> None:
         "smtp-source": smtp_source_args(port, n, size, sessions, reuse=False),
         "smtpcli bench --per-connection 1": bench_args(port, n, size, sessions, "--tls", "none",
                                                        "--per-connection", "1"),
+        "  same, --workers 2 (two processes)": bench_args(
+            port, n, size, sessions, "--tls", "none", "--per-connection", "1", "--workers", "2"),
         "smtp-source -d": smtp_source_args(port, n, size, sessions, reuse=True),
         "smtpcli bench": bench_args(port, n, size, sessions, "--tls", "none"),
         "smtpcli bench --pipelining": bench_args(port, n, size, sessions, "--tls", "none",

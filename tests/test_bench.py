@@ -256,3 +256,17 @@ def test_every_event_loop_sends_the_greeting_to_the_session(capture_server, smtp
         messages=8, concurrency=2, user="ann", password="pw", per_connection=2)).run())
     assert r.accepted == 8 and 4 <= r.connections <= 5  # 2 a connection, the last may get 1
     assert r.latency()["tls"]["count"] == r.connections and len(server.messages) == 8
+
+
+def test_cli_workers_share_the_run_out(capture_server) -> None:
+    srv = capture_server()
+    out = _bench_cli(f"127.0.0.1:{srv.port}", "--tls", "none", "-n", "41", "-c", "4",
+                     "--per-connection", "1", "--workers", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    facts = json.loads(out.stdout)["facts"]
+    assert facts["messages"] == {"attempted": 41, "accepted": 41, "rejected": 0, "failed": 0}
+    assert facts["connections"]["opened"] == 41 and facts["workers"] == 2
+    assert facts["latency_ms"]["message"]["count"] == 41
+    # Each process numbers its messages in its own range: no Message-ID twice.
+    ids = {m.content.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0] for m in srv.messages}
+    assert len(srv.messages) == 41 and len(ids) == 41

@@ -89,7 +89,8 @@ def _facts_lines(report: Report, paint: Painter) -> Iterable[str]:
                f"{fail['sample']}")
 
 
-def build_report(target: Target, config: BenchConfig, result: BenchResult) -> Report:
+def build_report(target: Target, config: BenchConfig, result: BenchResult,
+                 workers: int = 1) -> Report:
     """Findings: bench.completed, bench.rejected (by code), bench.failed (network)."""
     from smtpcli.loadgen.generator import loop_name
 
@@ -97,7 +98,7 @@ def build_report(target: Target, config: BenchConfig, result: BenchResult) -> Re
     report = Report(command="bench", target=target.display)
     report.facts = {
         **data, "tls_mode": config.tls, "auth": config.mechanism if config.user else None,
-        "concurrency": config.concurrency, "size": config.size,
+        "concurrency": config.concurrency, "size": config.size, "workers": workers,
         "pipelining_requested": config.pipelining, "rate_limit": config.rate,
         "event_loop": loop_name(),
     }
@@ -157,6 +158,9 @@ def _halt_error(halt: Halt, where: str, result: BenchResult) -> SmtpcliError:
               metavar="K", help="Recipients per message.")
 @click.option("--per-connection", type=click.IntRange(0), default=0, show_default=True,
               metavar="N", help="Messages per connection before reconnecting (0: no limit).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              metavar="N", help="Processes to share the connections out to, each with its own "
+                                "event loop and CPU core (for when one core is the limit).")
 @tls_option()
 @cafile_option
 @insecure_option
@@ -171,7 +175,7 @@ def _halt_error(halt: Halt, where: str, result: BenchResult) -> SmtpcliError:
 @json_option
 def command(
     target: str, messages: int | None, duration: float | None, concurrency: int, size: int,
-    rate: float | None, pipelining: bool, recipients: int, per_connection: int,
+    rate: float | None, pipelining: bool, recipients: int, per_connection: int, workers: int,
     tls_mode: str | None, cafile: str | None, insecure: bool, sni: str | None,
     user: str | None, password_file: str | None, password: str | None, auth_mech: str,
     mail_from: str, rcpt_to: str, ehlo_name: str, timeout: float, json_mode: bool,
@@ -190,7 +194,7 @@ def command(
       smtpcli bench localhost:2587 --tls starttls --cafile ca.pem \\
           -u me --password-file pw
     """
-    from smtpcli.loadgen.generator import BenchConfig, LoadGenerator, run_loop
+    from smtpcli.loadgen.generator import BenchConfig, LoadGenerator, run_loop, run_processes
     from smtpcli.smtp.target import parse_target
 
     if messages is not None and duration is not None:
@@ -209,15 +213,19 @@ def command(
         mechanism=auth_mech.upper(), helo=ehlo_name, mail_from=mail_from, rcpt_to=rcpt_to,
         per_connection=per_connection, timeout=timeout,
     )
-    progress = _Progress(config.messages, duration) if sys.stderr.isatty() else None
-    gen = LoadGenerator(config, on_progress=progress)
-    try:
-        result = run_loop(gen.run())
-    finally:
-        if progress is not None:
-            progress.clear()
-    if gen.halted is not None:
-        raise _halt_error(gen.halted, tgt.display, result)
+    if workers > 1:
+        result, halted = run_processes(config, workers)
+    else:
+        progress = _Progress(config.messages, duration) if sys.stderr.isatty() else None
+        gen = LoadGenerator(config, on_progress=progress)
+        try:
+            result = run_loop(gen.run())
+        finally:
+            if progress is not None:
+                progress.clear()
+        halted = gen.halted
+    if halted is not None:
+        raise _halt_error(halted, tgt.display, result)
     if result.accepted == 0 and result.failed == result.attempted and result.failures:
         # Nothing got through and the server never said no: the run could not complete (exit 3),
         # the same as send against that server, not a failed check (exit 1).
@@ -233,5 +241,5 @@ def command(
                 hint="is it an SMTP server? try smtpcli session " + tgt.display)
         raise IncompleteError(f"no message got through to {tgt.display}: {kind} at {stage}: "
                               f"{sample}", hint="smtpcli send -v shows the dialogue")
-    report = build_report(tgt, config, result)
+    report = build_report(tgt, config, result, workers)
     return finish(report, json_mode=json_mode, facts_renderer=_facts_lines)

@@ -51,6 +51,7 @@ class BenchConfig:
     mail_from: str = "bench@smtpcli.test"
     rcpt_to: str = "sink@smtpcli.test"
     per_connection: int = 0  # messages per connection; 0 = as many as possible
+    seq_base: int = 0  # first Message-ID number (worker processes each get their own range)
     timeout: float = 30.0
 
 
@@ -248,6 +249,24 @@ class BenchResult:
     def rate(self) -> float:
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
 
+    def merge(self, other: BenchResult) -> None:
+        """Add another process's counts and samples to these (the elapsed time is the
+        longest: the processes ran side by side)."""
+        for name in ("attempted", "accepted", "rejected", "failed", "rcpt_accepted",
+                     "rcpt_rejected", "connections", "connect_failures", "bytes_sent"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.elapsed = max(self.elapsed, other.elapsed)
+        self.pipelining_used = self.pipelining_used or other.pipelining_used
+        self.tls = self.tls or other.tls
+        for stage, values in other.samples.items():
+            self.samples[stage].extend(values)
+        self.errors.update(other.errors)
+        self.failures.update(other.failures)
+        for code_key, text in other.error_samples.items():
+            self.error_samples.setdefault(code_key, text)
+        for kind_key, message in other.failure_samples.items():
+            self.failure_samples.setdefault(kind_key, message)
+
     def latency(self) -> dict[str, dict[str, float | int]]:
         out: dict[str, dict[str, float | int]] = {}
         for stage in STAGES:
@@ -324,6 +343,43 @@ def run_loop(coro: Any) -> Any:
     except ImportError:
         return asyncio.run(coro)
     return uvloop.run(coro)
+
+
+def _run_part(config: BenchConfig) -> tuple[BenchResult, Halt | None]:
+    gen = LoadGenerator(config)
+    return run_loop(gen.run()), gen.halted
+
+
+def run_processes(config: BenchConfig, workers: int) -> tuple[BenchResult, Halt | None]:
+    """The run split over ``workers`` processes, each with its own event loop (and CPU core):
+    messages, connections and --rate shared out, results merged. For when one core is the
+    limit, as with a new connection per message."""
+    import multiprocessing
+    import sys
+    from dataclasses import replace
+
+    workers = max(1, min(workers, config.concurrency))
+    parts = []
+    for i in range(workers):
+        messages = None if config.messages is None else \
+            config.messages // workers + (1 if i < config.messages % workers else 0)
+        if messages == 0:
+            continue
+        parts.append(replace(
+            config, messages=messages,
+            concurrency=config.concurrency // workers + (1 if i < config.concurrency % workers else 0),
+            rate=config.rate / workers if config.rate else None,
+            seq_base=config.seq_base + i * 10**8))
+    # fork where it is safe and cheap (Linux: nothing but this thread runs yet).
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(len(parts)) as pool:
+        outcomes = pool.map(_run_part, parts)
+    result = BenchResult()
+    halted = None
+    for part, halt in outcomes:
+        result.merge(part)
+        halted = halted or halt
+    return result, halted
 
 
 def loop_name() -> str:
@@ -732,7 +788,7 @@ class _Pump:
 
     def _send_body(self) -> None:
         gen = self.gen
-        body = gen._head + _MSGID % (self.seq % 10**10) + gen._rest
+        body = gen._head + _MSGID % ((gen.config.seq_base + self.seq) % 10**10) + gen._rest
         self.result.bytes_sent += len(body)
         self._write("dot", body)
 
