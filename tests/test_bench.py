@@ -270,3 +270,12 @@ def test_cli_workers_share_the_run_out(capture_server) -> None:
     # Each process numbers its messages in its own range: no Message-ID twice.
     ids = {m.content.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0] for m in srv.messages}
     assert len(srv.messages) == 41 and len(ids) == 41
+
+
+def test_message_ids_are_unique_with_many_connections(capture_server) -> None:
+    """Each message keeps the number it was reserved with, however the workers interleave."""
+    srv = capture_server()
+    r = _run(port=srv.port, tls="none", messages=60, concurrency=6, per_connection=1)
+    assert r.accepted == 60
+    ids = {m.content.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0] for m in srv.messages}
+    assert len(ids) == 60

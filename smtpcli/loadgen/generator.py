@@ -444,16 +444,17 @@ class LoadGenerator:
                 c.pipelining and pipelining, mail, rcpts, mail + b"".join(rcpts) + b"DATA\r\n")
         return cmds
 
-    def _take(self) -> bool:
+    def _take(self) -> int:
+        """Reserve the next message: its number (from 1), or 0 when the run is over."""
         c = self.config
         if self._stop:
-            return False
+            return 0
         if c.messages is not None and self._issued >= c.messages:
-            return False
+            return 0
         if c.duration is not None and time.perf_counter() >= self._deadline:
-            return False
+            return 0
         self._issued += 1
-        return True
+        return self._issued
 
     def _pace_delay(self) -> float:
         """Seconds until the next message may start under ``--rate`` (0: now)."""
@@ -521,7 +522,7 @@ class LoadGenerator:
         r = self.result
         if not first:
             await self._gate.wait()
-        while self._take():
+        while seq := self._take():
             delay = self._pace_delay()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -534,7 +535,9 @@ class LoadGenerator:
                 continue
             # Greeting, EHLO and transactions run in the pump; TLS and AUTH (once per session)
             # in coroutines between its two halves.
-            pump = _Pump(self, client)
+            # The number reserved above: other workers may have taken more since (a
+            # Message-ID used twice was the result).
+            pump = _Pump(self, client, seq)
             outcome = await pump.start()
             if outcome == "setup":
                 try:
@@ -714,7 +717,7 @@ class _Pump:
     cannot go on.
     """
 
-    def __init__(self, gen: LoadGenerator, client: _Client) -> None:
+    def __init__(self, gen: LoadGenerator, client: _Client, seq: int) -> None:
         self.gen, self.client, self.result = gen, client, gen.result
         self.loop = client.loop
         self.exts: set[str] = set()
@@ -723,7 +726,7 @@ class _Pump:
         self.rcpts: list[bytes] = []
         self.done: asyncio.Future[str] = self.loop.create_future()
         self.stage = "banner"
-        self.seq = gen._issued
+        self.seq = seq
         self.on_conn = 0
         self.in_flight = True  # the reserved message is counted in attempted
         self.t0 = self.t = time.perf_counter()  # greeting latency counts from the connection
@@ -797,12 +800,13 @@ class _Pump:
         gen, c = self.gen, self.gen.config
         self.in_flight = False
         self.on_conn += 1
-        if c.per_connection and self.on_conn >= c.per_connection or not gen._take():
+        seq = 0 if c.per_connection and self.on_conn >= c.per_connection else gen._take()
+        if not seq:
             self._finish("quit")
             return
         self.result.attempted += 1
         self.in_flight = True
-        self.seq = gen._issued
+        self.seq = seq
         delay = gen._pace_delay()
         if delay > 0:
             self.stage = "pace"
