@@ -103,9 +103,7 @@ def run_batch(names: list[str], make_client: Callable[[], DnsClient], opts: Chec
         from smtpcli.results import Status
 
         report = res.report
-        code = worst_exit([report], strict)
-        if code:
-            report.exit_code = code
+        code = report.exit_code = worst_exit([report], strict)  # every line says it, 0 too
         worst = max(worst, code)
         if junit_path:
             reports.append(report)
