@@ -106,8 +106,8 @@ def regular_install(tmp: Path) -> tuple[str, str]:
     python = str(tmp / "bin" / "python")
     subprocess.run([python, "-m", "compileall", "-q", str(purelib / "smtpcli")], check=True)
     script = tmp / "bin" / "smtpcli"
-    script.write_text(f"#!{python}\nimport sys\nfrom smtpcli.cli.main import main\n"
-                      "if __name__ == '__main__':\n    sys.exit(main())\n")
+    script.write_text(f"#!{python}\nfrom smtpcli.cli.main import run\n"
+                      "if __name__ == '__main__':\n    run()\n")
     script.chmod(0o755)
     return python, str(script)
 

@@ -1,5 +1,5 @@
 """Allow ``python -m smtpcli``."""
 
-from smtpcli.cli.main import main
+from smtpcli.cli.main import run
 
-main()
+run()

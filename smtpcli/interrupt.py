@@ -13,7 +13,6 @@ Ctrl-C ends it at once. A command whose normal end is Ctrl-C (``demo --keep-serv
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -56,6 +55,8 @@ def _hard_exit() -> None:
 
 def _quiet() -> None:
     """No reports of what the interruption itself left behind (they are not errors)."""
+    import logging  # only once interrupted: logging costs start-up time on every command
+
     logging.getLogger("asyncio").disabled = True
     logging.getLogger("concurrent.futures").disabled = True
     sys.unraisablehook = lambda unraisable: None

@@ -91,20 +91,29 @@ def test_bench_implicit_tls_against_fixture(smtp_server) -> None:
     assert r.accepted == 6 and len(server.messages) == 6
 
 
-def test_bench_bad_password_is_rejected_at_auth(smtp_server) -> None:
+def test_bench_bad_password_stops_at_the_first_auth(smtp_server) -> None:
     server = smtp_server("starttls", users={"ann": "pw"})
-    r = _run(host="localhost", port=server.port, tls="starttls", cafile=server.ca_path,
-             messages=4, concurrency=1, user="ann", password="nope")
+    gen = LoadGenerator(BenchConfig(
+        host="localhost", port=server.port, tls="starttls", cafile=server.ca_path, timeout=10.0,
+        messages=200, concurrency=8, user="ann", password="nope"))
+    r = asyncio.run(gen.run())
     _adds_up(r)
-    assert r.accepted == 0 and r.errors[("auth", 535)] == 4
+    # One session was set up alone first; its 535 stopped every worker.
+    assert (r.attempted, r.rejected, r.connections) == (1, 1, 1)
+    assert r.errors[("auth", 535)] == 1
+    assert gen.halted is not None and (gen.halted.stage, gen.halted.code) == ("auth", 535)
     assert "nope" not in json.dumps(r.to_dict())
 
 
-def test_bench_untrusted_certificate_fails_tls(capture_server) -> None:
+def test_bench_untrusted_certificate_stops_at_the_first_handshake(capture_server) -> None:
     srv = capture_server(tls_self_signed=True)
-    r = _run(port=srv.port, tls="starttls", messages=3, concurrency=1)
+    gen = LoadGenerator(BenchConfig(host="127.0.0.1", port=srv.port, tls="starttls", timeout=10.0,
+                                    messages=30, concurrency=4))
+    r = asyncio.run(gen.run())
     _adds_up(r)
-    assert r.failed == 3 and all(kind == "tls" for (_, kind) in r.failures)
+    assert (r.attempted, r.failed) == (1, 1) and list(r.failures) == [("tls", "tls")]
+    assert gen.halted is not None and gen.halted.kind == "tls"
+    assert "[SSL" not in gen.halted.text and "self-signed" in gen.halted.text
     ok = _run(port=srv.port, tls="starttls", insecure=True, messages=3, concurrency=1)
     assert ok.accepted == 3
 
@@ -157,3 +166,116 @@ def test_cli_usage_errors(args: list[str]) -> None:
     out = subprocess.run([*SMTPCLI, "bench", "127.0.0.1:1", *args],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
+
+
+def _bench_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SMTPCLI, "bench", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_wrong_password_exits_5_after_one_auth(capture_server, tmp_path) -> None:
+    srv = capture_server(auth_users={"ann": "pw"}, auth_plaintext=True)
+    pw = tmp_path / "pw"
+    pw.write_text("wrong\n")
+    out = _bench_cli(f"127.0.0.1:{srv.port}", "--tls", "none", "-n", "1000", "-c", "10",
+                     "-u", "ann", "--password-file", str(pw), "--json")
+    assert out.returncode == 5, out.stderr
+    assert [e["success"] for e in srv.of("auth")] == [False]  # one AUTH, not 1,000
+    assert len(srv.of("connect")) == 1
+    line = out.stderr.strip()
+    assert line.count("\n") == 0 and "refused AUTH with 535" in line and "--user" in line
+    assert json.loads(out.stdout)["exit_code"] == 5 and "wrong" not in out.stdout + out.stderr
+
+
+def test_cli_permanent_mail_rejection_stops_the_run(capture_server) -> None:
+    srv = capture_server(replies=[parse_reply("mail:550 5.7.1 Sender blocked")])
+    out = _bench_cli(f"127.0.0.1:{srv.port}", "--tls", "none", "-n", "500", "-c", "4")
+    assert out.returncode == 5
+    assert "refused MAIL FROM with 550 5.7.1 Sender blocked" in out.stderr
+    # At most one MAIL per connection was in flight when the first 550 arrived.
+    assert len(srv.of("connect")) <= 4 and not srv.messages
+
+
+def test_cli_tls_failure_worded_like_send(capture_server) -> None:
+    srv = capture_server(tls_self_signed=True)
+    target = f"127.0.0.1:{srv.port}"
+    out = _bench_cli(target, "--tls", "starttls", "-n", "100", "-c", "5")
+    assert len(srv.of("connect")) == 1
+    send = subprocess.run([*SMTPCLI, "send", "-s", target, "--tls", "starttls",
+                           "--from", "a@example.test", "--to", "b@example.test"],
+                          capture_output=True, text=True, timeout=60)
+    assert (out.returncode, send.returncode) == (3, 3)
+    assert "[SSL" not in out.stderr and "_ssl.c" not in out.stderr
+    said = send.stderr.strip().removeprefix("smtpcli: ")
+    reason = said.split(" (", 1)[0]  # "certificate verification failed for HOST:PORT: why"
+    assert reason.startswith("certificate verification failed for") and reason in out.stderr
+    assert "--cafile" in out.stderr
+
+
+def test_reply_parser_long_lines_across_reads() -> None:
+    """Replies split over many reads, lines longer than the initial buffer; > 64 KiB fails."""
+    from smtpcli.loadgen.generator import _Client
+
+    loop = asyncio.new_event_loop()
+    try:
+        def feed(client: _Client, data: bytes, step: int) -> None:
+            i = 0
+            while i < len(data) and client._lost is None:
+                view = client.get_buffer(-1)
+                n = min(len(view), step, len(data) - i)
+                view[:n] = data[i:i + n]
+                client.buffer_updated(n)
+                i += n
+
+        client = _Client(loop, 5.0)
+        got: list[tuple[int, bytes]] = []
+        client.on_reply = lambda code, text: got.append((code, text))
+        feed(client, b"250-" + b"x" * 10000 + b"\r\n250 ok\r\n220 " + b"y" * 3000 + b"\r\n", 1000)
+        assert [(code, len(text)) for code, text in got] == [(250, 10014), (220, 3006)]
+        assert got[0][1].endswith(b"250 ok\r\n")
+        huge = _Client(loop, 5.0)
+        feed(huge, b"x" * 70000, 4096)
+        assert "longer than 64 KiB" in str(huge._lost)
+    finally:
+        loop.close()
+
+
+def test_every_event_loop_sends_the_greeting_to_the_session(capture_server, smtp_server) -> None:
+    """A greeting that arrives before the session's state machine takes over (uvloop delivers
+    it at once) is not lost: it used to leave the session waiting for its timeout."""
+    from smtpcli.loadgen.generator import run_loop
+
+    srv = capture_server()
+    for runner in (asyncio.run, run_loop):  # run_loop: uvloop when installed
+        r = runner(LoadGenerator(BenchConfig(host="127.0.0.1", port=srv.port, tls="none",
+                                             timeout=10.0, messages=30, concurrency=5,
+                                             per_connection=1)).run())
+        assert (r.accepted, r.failed, r.connections) == (30, 0, 30)
+    server = smtp_server("starttls", users={"ann": "pw"})
+    r = run_loop(LoadGenerator(BenchConfig(
+        host="localhost", port=server.port, tls="starttls", cafile=server.ca_path, timeout=10.0,
+        messages=8, concurrency=2, user="ann", password="pw", per_connection=2)).run())
+    assert r.accepted == 8 and 4 <= r.connections <= 5  # 2 a connection, the last may get 1
+    assert r.latency()["tls"]["count"] == r.connections and len(server.messages) == 8
+
+
+def test_cli_workers_share_the_run_out(capture_server) -> None:
+    srv = capture_server()
+    out = _bench_cli(f"127.0.0.1:{srv.port}", "--tls", "none", "-n", "41", "-c", "4",
+                     "--per-connection", "1", "--workers", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    facts = json.loads(out.stdout)["facts"]
+    assert facts["messages"] == {"attempted": 41, "accepted": 41, "rejected": 0, "failed": 0}
+    assert facts["connections"]["opened"] == 41 and facts["workers"] == 2
+    assert facts["latency_ms"]["message"]["count"] == 41
+    # Each process numbers its messages in its own range: no Message-ID twice.
+    ids = {m.content.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0] for m in srv.messages}
+    assert len(srv.messages) == 41 and len(ids) == 41
+
+
+def test_message_ids_are_unique_with_many_connections(capture_server) -> None:
+    """Each message keeps the number it was reserved with, however the workers interleave."""
+    srv = capture_server()
+    r = _run(port=srv.port, tls="none", messages=60, concurrency=6, per_connection=1)
+    assert r.accepted == 60
+    ids = {m.content.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0] for m in srv.messages}
+    assert len(ids) == 60

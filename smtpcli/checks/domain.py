@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,23 +171,20 @@ async def check_domain_within(domain: str, dns: DnsClient, opts: CheckOptions,
         return _assemble(domain, [fam], dns.questions)
 
 
-async def check_domains(domains: list[str], make_client: Callable[[], DnsClient],
+async def check_domains(domains: Iterable[str], make_client: Callable[[], DnsClient],
                         opts: CheckOptions, families: tuple[str, ...], concurrency: int,
-                        deadline: float, on_done: Callable[[DomainResult], None],
-                        ) -> list[DomainResult]:
-    """Check many domains, ``concurrency`` at once; ``on_done`` sees each result as it
-    finishes (for streaming output). Returns the results in the order of ``domains``."""
-    sem = asyncio.Semaphore(concurrency)
-    results: dict[str, DomainResult] = {}
+                        deadline: float, on_done: Callable[[DomainResult], None]) -> None:
+    """Check many domains, ``concurrency`` at once, handing each result to ``on_done`` as it
+    finishes and keeping none: memory stays flat however many domains there are (a batch of
+    100,000 or a million is written out as it goes, issue 17). ``concurrency`` workers take
+    the next name from ``domains`` in turn, so no task exists for a name not yet started."""
+    names = iter(domains)
 
-    async def worker(domain: str) -> None:
-        async with sem:
-            res = await check_domain_within(domain, make_client(), opts, families, deadline)
-        results[domain] = res
-        on_done(res)
+    async def worker() -> None:
+        for domain in names:  # shared: each worker takes the next name
+            on_done(await check_domain_within(domain, make_client(), opts, families, deadline))
 
-    await asyncio.gather(*(worker(d) for d in domains))
-    return [results[d] for d in domains]
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
 
 
 #: Stands in for the domain of a --record given without one (RFC 6761 6.4: never resolves).

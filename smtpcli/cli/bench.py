@@ -19,11 +19,19 @@ from smtpcli.cli.smtp_options import (
     tls_option,
     warn_insecure,
 )
-from smtpcli.errors import ConnectError, IncompleteError, NetworkTimeout, UsageError
+from smtpcli.errors import (
+    ConnectError,
+    IncompleteError,
+    NetworkTimeout,
+    SmtpcliError,
+    SmtpReplyError,
+    TlsError,
+    UsageError,
+)
 from smtpcli.results import Report, Status
 
 if TYPE_CHECKING:
-    from smtpcli.loadgen.generator import BenchConfig, BenchResult
+    from smtpcli.loadgen.generator import BenchConfig, BenchResult, Halt
     from smtpcli.render.style import Painter
     from smtpcli.smtp.target import Target
 
@@ -81,14 +89,18 @@ def _facts_lines(report: Report, paint: Painter) -> Iterable[str]:
                f"{fail['sample']}")
 
 
-def build_report(target: Target, config: BenchConfig, result: BenchResult) -> Report:
+def build_report(target: Target, config: BenchConfig, result: BenchResult,
+                 workers: int = 1) -> Report:
     """Findings: bench.completed, bench.rejected (by code), bench.failed (network)."""
+    from smtpcli.loadgen.generator import loop_name
+
     data = result.to_dict()
     report = Report(command="bench", target=target.display)
     report.facts = {
         **data, "tls_mode": config.tls, "auth": config.mechanism if config.user else None,
-        "concurrency": config.concurrency, "size": config.size,
+        "concurrency": config.concurrency, "size": config.size, "workers": workers,
         "pipelining_requested": config.pipelining, "rate_limit": config.rate,
+        "event_loop": loop_name(),
     }
     m = data["messages"]
     report.add("bench.completed", Status.OK if m["accepted"] else Status.FAIL,
@@ -110,6 +122,24 @@ def build_report(target: Target, config: BenchConfig, result: BenchResult) -> Re
     return report
 
 
+_STEP = {"banner": "the greeting", "ehlo": "EHLO", "tls": "STARTTLS", "auth": "AUTH",
+         "mail": "MAIL FROM", "rcpt": "RCPT TO", "data": "DATA", "dot": "the end of data"}
+
+
+def _halt_error(halt: Halt, where: str, result: BenchResult) -> SmtpcliError:
+    """The run stopped at a failure every further attempt would repeat: say which and why."""
+    n = result.attempted
+    done = f"bench stopped after {n} attempt{'' if n == 1 else 's'}"
+    if halt.kind == "tls":
+        return TlsError(f"{halt.text}; {done}", hint=halt.hint)
+    hint = ("check --user and the password" if halt.stage == "auth"
+            else "smtpcli send -v shows the dialogue")
+    return SmtpReplyError(
+        f"{where} refused {_STEP.get(halt.stage, halt.stage)} with {halt.text}; {done}: "
+        "every further attempt would get the same permanent rejection",
+        code=halt.code, reply=halt.text, hint=hint)
+
+
 @click.command("bench")
 @click.argument("target")
 @click.option("--messages", "-n", type=click.IntRange(1), metavar="N",
@@ -128,6 +158,9 @@ def build_report(target: Target, config: BenchConfig, result: BenchResult) -> Re
               metavar="K", help="Recipients per message.")
 @click.option("--per-connection", type=click.IntRange(0), default=0, show_default=True,
               metavar="N", help="Messages per connection before reconnecting (0: no limit).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              metavar="N", help="Processes to share the connections out to, each with its own "
+                                "event loop and CPU core (for when one core is the limit).")
 @tls_option()
 @cafile_option
 @insecure_option
@@ -142,14 +175,17 @@ def build_report(target: Target, config: BenchConfig, result: BenchResult) -> Re
 @json_option
 def command(
     target: str, messages: int | None, duration: float | None, concurrency: int, size: int,
-    rate: float | None, pipelining: bool, recipients: int, per_connection: int,
+    rate: float | None, pipelining: bool, recipients: int, per_connection: int, workers: int,
     tls_mode: str | None, cafile: str | None, insecure: bool, sni: str | None,
     user: str | None, password_file: str | None, password: str | None, auth_mech: str,
     mail_from: str, rcpt_to: str, ehlo_name: str, timeout: float, json_mode: bool,
 ) -> int:
     """Load-test an SMTP server: messages/s and latency percentiles.
 
-    Keeps --concurrency connections open and sends message after message on each.
+    Keeps --concurrency connections open and sends message after message on each. The first
+    session is set up alone: a failure every attempt would repeat (a wrong password, an
+    untrusted certificate, a 5xx before anything was accepted) stops the run there (exit 5,
+    or 3 for TLS) instead of being counted a thousand times.
 
     \b
     Examples:
@@ -158,9 +194,7 @@ def command(
       smtpcli bench localhost:2587 --tls starttls --cafile ca.pem \\
           -u me --password-file pw
     """
-    import asyncio
-
-    from smtpcli.loadgen.generator import BenchConfig, LoadGenerator
+    from smtpcli.loadgen.generator import BenchConfig, LoadGenerator, run_loop, run_processes
     from smtpcli.smtp.target import parse_target
 
     if messages is not None and duration is not None:
@@ -179,13 +213,19 @@ def command(
         mechanism=auth_mech.upper(), helo=ehlo_name, mail_from=mail_from, rcpt_to=rcpt_to,
         per_connection=per_connection, timeout=timeout,
     )
-    progress = _Progress(config.messages, duration) if sys.stderr.isatty() else None
-    gen = LoadGenerator(config, on_progress=progress)
-    try:
-        result = asyncio.run(gen.run())
-    finally:
-        if progress is not None:
-            progress.clear()
+    if workers > 1:
+        result, halted = run_processes(config, workers)
+    else:
+        progress = _Progress(config.messages, duration) if sys.stderr.isatty() else None
+        gen = LoadGenerator(config, on_progress=progress)
+        try:
+            result = run_loop(gen.run())
+        finally:
+            if progress is not None:
+                progress.clear()
+        halted = gen.halted
+    if halted is not None:
+        raise _halt_error(halted, tgt.display, result)
     if result.accepted == 0 and result.failed == result.attempted and result.failures:
         # Nothing got through and the server never said no: the run could not complete (exit 3),
         # the same as send against that server, not a failed check (exit 1).
@@ -201,5 +241,5 @@ def command(
                 hint="is it an SMTP server? try smtpcli session " + tgt.display)
         raise IncompleteError(f"no message got through to {tgt.display}: {kind} at {stage}: "
                               f"{sample}", hint="smtpcli send -v shows the dialogue")
-    report = build_report(tgt, config, result)
+    report = build_report(tgt, config, result, workers)
     return finish(report, json_mode=json_mode, facts_renderer=_facts_lines)

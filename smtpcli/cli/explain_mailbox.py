@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from smtpcli.errors import ExitCode, UsageError
 from smtpcli.render.style import Painter
@@ -66,9 +67,11 @@ def run_mailbox(path: str, *, json_mode: bool, exit_status: bool = False) -> int
                          "file, or '-' for an mbox on stdin")
     tally = Tally()
     progress = _Progress(count_messages(path) if path != "-" else None)
-    emit = None
+    emit: Callable[[dict[str, Any]], None] | None = None
     if json_mode:
-        from smtpcli.render.json_out import render_json_line as emit
+        from smtpcli.render.json_out import render_json_line
+
+        emit = render_json_line
     try:
         messages = iter_messages(path, sys.stdin.buffer if path == "-" else None)
         for label, raw in messages:

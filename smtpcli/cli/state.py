@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass
 class CliState:
-    json: bool = False
-    traceback: bool = False
-    command: str | None = None
+    """A plain class: it is created on every start-up, ``--help`` included, where a
+    dataclass would cost more than everything else in this module."""
+
+    def __init__(self) -> None:
+        self.json = False
+        self.traceback = False
+        self.command: str | None = None
 
 
 STATE = CliState()

@@ -13,6 +13,8 @@ from functools import cache
 
 from smtpcli.codes.registry import DATA_DIR, _Record
 
+_REGEX_META = frozenset("[](){}|*+?^$\\")
+
 
 class Rule(_Record):
     """One rule of data/rules.json (fields documented in its _comment)."""
@@ -39,14 +41,22 @@ class Rule(_Record):
             compiled = self._compiled[name] = re.compile(source, flags)
         return compiled
 
+    def _full(self, name: str, source: str, value: str) -> bool:
+        """``source`` fully matches ``value``; a literal code (``5\\.7\\.26``) is compared as
+        a string, so explaining a bare code compiles no code pattern (start-up, issue 17)."""
+        plain = source.replace("\\.", ".")
+        if not any(c in _REGEX_META for c in plain):
+            return value == plain
+        return self._re(name, source).fullmatch(value) is not None
+
     def codes_match(self, code: int | None, enhanced: str | None) -> bool:
         """The rule's code constraints (if any) hold for this reply."""
         if self.enhanced is not None and (
-            enhanced is None or not self._re("enhanced", self.enhanced).fullmatch(enhanced)
+            enhanced is None or not self._full("enhanced", self.enhanced, enhanced)
         ):
             return False
         if self.basic is not None and (
-            code is None or not self._re("basic", self.basic).fullmatch(str(code))
+            code is None or not self._full("basic", self.basic, str(code))
         ):
             return False
         return True

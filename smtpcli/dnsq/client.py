@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,13 +106,22 @@ def lookup_from_error(name: str, rdtype: str, exc: Exception) -> Lookup:
     return Lookup(name, rdtype, LookupState.ERROR, error=_describe_failure(exc))
 
 
-class DnsClient:
-    """Asks DNS questions concurrently; each (name, type) is asked once per run."""
+#: Answers kept per run. A batch of many domains would otherwise keep every answer of every
+#: domain (about 40 KiB each); the most recently used ones are what other domains share (the
+#: big providers' MX hosts and SPF includes), and one domain's checks need a few dozen.
+DEFAULT_CACHE_SIZE = 4096
 
-    def __init__(self, config: ResolverConfig | None = None) -> None:
+
+class DnsClient:
+    """Asks DNS questions concurrently; each (name, type) is asked once while it is among the
+    ``cache_size`` most recently used (in a run of one domain: once per run)."""
+
+    def __init__(self, config: ResolverConfig | None = None,
+                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self.config = config or ResolverConfig()
         self._resolver: dns.asyncresolver.Resolver | None = None
-        self._cache: dict[tuple[str, str], asyncio.Future[Lookup]] = {}
+        self._cache: OrderedDict[tuple[str, str], asyncio.Future[Lookup]] = OrderedDict()
+        self.cache_size = cache_size
         self.questions = 0
 
     @property
@@ -130,16 +140,22 @@ class DnsClient:
     async def query(self, name: str, rdtype: str) -> Lookup:
         """Look up (name, type) once; concurrent callers share the same answer."""
         key = (_norm(name), rdtype.upper())
-        fut = self._cache.get(key)
+        cache = self._cache
+        fut = cache.get(key)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
-            self._cache[key] = fut
+            cache[key] = fut
+            if len(cache) > self.cache_size:
+                cache.popitem(last=False)  # least recently used; its waiters keep their future
             try:
                 fut.set_result(await self._ask(*key))
             except BaseException as exc:  # cancellation: let waiters see it too
-                del self._cache[key]
+                if cache.get(key) is fut:
+                    del cache[key]
                 fut.set_exception(exc)
                 raise
+        else:
+            cache.move_to_end(key)
         return await asyncio.shield(fut)
 
     async def query_many(self, questions: list[tuple[str, str]]) -> list[Lookup]:

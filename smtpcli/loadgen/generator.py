@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STAGES = ("connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt", "data", "dot", "message")
+SETUP_STAGES = frozenset({"banner", "ehlo", "tls", "auth"})
 
 
 @dataclass
@@ -50,6 +51,7 @@ class BenchConfig:
     mail_from: str = "bench@smtpcli.test"
     rcpt_to: str = "sink@smtpcli.test"
     per_connection: int = 0  # messages per connection; 0 = as many as possible
+    seq_base: int = 0  # first Message-ID number (worker processes each get their own range)
     timeout: float = 30.0
 
 
@@ -62,42 +64,74 @@ class Rejected(Exception):
 
 
 class Failure(Exception):
-    """A network-level problem: ``kind`` is connect, timeout, closed, tls or protocol."""
+    """A network-level problem: ``kind`` is connect, timeout, closed, tls or protocol.
 
-    def __init__(self, kind: str, stage: str, message: str) -> None:
+    ``repeats``: the same attempt would fail the same way (a certificate that does not verify).
+    """
+
+    def __init__(self, kind: str, stage: str, message: str, *, repeats: bool = False,
+                 hint: str | None = None) -> None:
         super().__init__(f"{stage}: {message}")
         self.kind, self.stage, self.message = kind, stage, message
+        self.repeats, self.hint = repeats, hint
 
 
-class _Client(asyncio.Protocol):
-    """Reply parser: complete replies go to waiting futures in order."""
+@dataclass
+class Halt:
+    """Why a run stopped early: ``kind`` "reply" (a 5xx that would repeat) or "tls"."""
+
+    kind: str
+    stage: str
+    text: str
+    code: int = 0
+    hint: str | None = None
+
+
+class _Client(asyncio.BufferedProtocol):
+    """Reply parser over one fixed read buffer (no allocation per read).
+
+    asyncio's plain ``Protocol`` reads with ``recv(256 KiB)`` and allocates a fresh buffer on
+    every read; a ``BufferedProtocol`` lends asyncio this buffer instead (``recv_into``).
+    Complete replies go to ``on_reply``: by default the queue that ``reply()`` awaits (session
+    set-up), during transactions the state machine of ``_Pump`` (no future per reply).
+    """
+
+    BUFSIZE = 2048  # grows (doubling) up to MAXLINE for a long reply line
+    MAXLINE = 65536
 
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self.loop = loop
         self.timeout = timeout
         self.transport: asyncio.Transport | None = None
-        self._buf = bytearray()
+        self._rbuf = bytearray(self.BUFSIZE)
+        self._view = memoryview(self._rbuf)
+        self._fill = 0
         self._lines: list[bytes] = []
         self._ready: deque[tuple[int, bytes]] = deque()
         self._waiters: deque[asyncio.Future[tuple[int, bytes]]] = deque()
         self._lost: BaseException | None = None
         self.stage = "connect"
+        self.on_reply: Callable[[int, bytes], None] = self._queue
+        self.on_lost: Callable[[BaseException], None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view[self._fill:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        buf = self._rbuf
+        end = self._fill + nbytes
         start = 0
-        while True:
-            end = buf.find(b"\n", start)
-            if end < 0:
+        while self._lost is None:
+            nl = buf.find(b"\n", start, end)
+            if nl < 0:
                 break
-            line = bytes(buf[start : end + 1])
-            start = end + 1
+            line = bytes(buf[start : nl + 1])
+            start = nl + 1
             # RFC 5321 4.2.1: "xyz-" continues a multiline reply, "xyz " (or "xyz") ends it.
-            if len(line) > 3 and line[3:4] == b"-":
+            if len(line) > 3 and line[3] == 45:  # "-"
                 self._lines.append(line)
                 continue
             if self._lines:
@@ -106,17 +140,28 @@ class _Client(asyncio.Protocol):
                 self._lines = []
             else:
                 text = line
-            code = int(line[:3]) if line[:3].isdigit() else 0
-            if self._waiters:
-                fut = self._waiters.popleft()
-                if not fut.done():
-                    fut.set_result((code, text))
+            head = line[:3]
+            self.on_reply(int(head) if head.isdigit() else 0, text)
+        rest = end - start
+        if start and rest:
+            buf[:rest] = buf[start:end]
+        self._fill = rest
+        if rest >= len(buf) and self._lost is None:
+            if rest >= self.MAXLINE:
+                self._fail(Failure("protocol", self.stage, "reply line longer than 64 KiB"))
             else:
-                self._ready.append((code, text))
-        if start:
-            del buf[:start]
-        if len(buf) > 65536:
-            self._fail(Failure("protocol", self.stage, "reply line longer than 64 KiB"))
+                # A new buffer: asyncio still holds a view of the old one during this call.
+                grown = bytearray(2 * len(buf))
+                grown[:rest] = buf[:rest]
+                self._rbuf, self._view = grown, memoryview(grown)
+
+    def _queue(self, code: int, text: bytes) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result((code, text))
+                return
+        self._ready.append((code, text))
 
     def _fail(self, exc: BaseException) -> None:
         self._lost = exc
@@ -124,6 +169,8 @@ class _Client(asyncio.Protocol):
             fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_exception(exc)
+        if self.on_lost is not None:
+            self.on_lost(exc)
         if self.transport is not None:
             self.transport.abort()
 
@@ -189,15 +236,36 @@ class BenchResult:
     elapsed: float = 0.0
     pipelining_used: bool = False
     tls: dict[str, Any] | None = None
-    samples: dict[str, array[float]] = field(default_factory=lambda: {s: array("d") for s in STAGES})
+    # Not in the repr: asyncio formats the repr of the task that returns this result, and with
+    # every latency sample in it that cost 0.1 s per 20,000 messages at exit.
+    samples: dict[str, array[float]] = field(
+        default_factory=lambda: {s: array("d") for s in STAGES}, repr=False)
     errors: Counter[tuple[str, int]] = field(default_factory=Counter)
-    error_samples: dict[tuple[str, int], str] = field(default_factory=dict)
+    error_samples: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
     failures: Counter[tuple[str, str]] = field(default_factory=Counter)
-    failure_samples: dict[tuple[str, str], str] = field(default_factory=dict)
+    failure_samples: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @property
     def rate(self) -> float:
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
+
+    def merge(self, other: BenchResult) -> None:
+        """Add another process's counts and samples to these (the elapsed time is the
+        longest: the processes ran side by side)."""
+        for name in ("attempted", "accepted", "rejected", "failed", "rcpt_accepted",
+                     "rcpt_rejected", "connections", "connect_failures", "bytes_sent"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.elapsed = max(self.elapsed, other.elapsed)
+        self.pipelining_used = self.pipelining_used or other.pipelining_used
+        self.tls = self.tls or other.tls
+        for stage, values in other.samples.items():
+            self.samples[stage].extend(values)
+        self.errors.update(other.errors)
+        self.failures.update(other.failures)
+        for code_key, text in other.error_samples.items():
+            self.error_samples.setdefault(code_key, text)
+        for kind_key, message in other.failure_samples.items():
+            self.failure_samples.setdefault(kind_key, message)
 
     def latency(self) -> dict[str, dict[str, float | int]]:
         out: dict[str, dict[str, float | int]] = {}
@@ -266,6 +334,63 @@ def _body(size: int, mail_from: str, rcpts: list[str]) -> tuple[bytes, bytes]:
     return head, rest + filler + b".\r\n"
 
 
+def run_loop(coro: Any) -> Any:
+    """Run ``coro`` on uvloop when it is installed (libuv's event loop: a connection costs
+    about a third less CPU than on asyncio's, which is what limits ``--per-connection 1``),
+    else on asyncio's own loop. Both give the same results."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def _run_part(config: BenchConfig) -> tuple[BenchResult, Halt | None]:
+    gen = LoadGenerator(config)
+    return run_loop(gen.run()), gen.halted
+
+
+def run_processes(config: BenchConfig, workers: int) -> tuple[BenchResult, Halt | None]:
+    """The run split over ``workers`` processes, each with its own event loop (and CPU core):
+    messages, connections and --rate shared out, results merged. For when one core is the
+    limit, as with a new connection per message."""
+    import multiprocessing
+    import sys
+    from dataclasses import replace
+
+    workers = max(1, min(workers, config.concurrency))
+    parts = []
+    for i in range(workers):
+        messages = None if config.messages is None else \
+            config.messages // workers + (1 if i < config.messages % workers else 0)
+        if messages == 0:
+            continue
+        parts.append(replace(
+            config, messages=messages,
+            concurrency=config.concurrency // workers + (1 if i < config.concurrency % workers else 0),
+            rate=config.rate / workers if config.rate else None,
+            seq_base=config.seq_base + i * 10**8))
+    # fork where it is safe and cheap (Linux: nothing but this thread runs yet).
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(len(parts)) as pool:
+        outcomes = pool.map(_run_part, parts)
+    result = BenchResult()
+    halted = None
+    for part, halt in outcomes:
+        result.merge(part)
+        halted = halted or halt
+    return result, halted
+
+
+def loop_name() -> str:
+    """The event loop ``run_loop`` uses, for the report."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 class LoadGenerator:
     """Runs one benchmark; ``await run()`` returns a BenchResult."""
 
@@ -285,41 +410,91 @@ class LoadGenerator:
         self._deadline = 0.0
         self._next_slot = 0.0
         self._stop = False
+        self._gate = asyncio.Event()
+        self.halted: Halt | None = None
+        self._quitting: set[_Pump] = set()  # sessions that sent QUIT and await the 221
+        self._quit_done = asyncio.Event()
+        self._ehlo_cache: dict[bytes, set[str]] = {}
+        self._command_cache: dict[tuple[bool, bool], tuple[bool, bytes, list[bytes], bytes]] = {}
 
     def stop(self) -> None:
         self._stop = True
 
-    def _take(self) -> bool:
+    def _keywords(self, reply: bytes) -> set[str]:
+        """EHLO keywords, parsed once per distinct reply (a connection per message would
+        otherwise parse the same reply thousands of times)."""
+        exts = self._ehlo_cache.get(reply)
+        if exts is None:
+            exts = self._ehlo_cache[reply] = ehlo_keywords(_text(reply))
+            if len(self._ehlo_cache) > 64:  # a server that varies its reply: keep it small
+                self._ehlo_cache.clear()
+        return exts
+
+    def _commands(self, pipelining: bool, size: bool) -> tuple[bool, bytes, list[bytes], bytes]:
+        """(pipelining used, MAIL, RCPTs, MAIL+RCPTs+DATA) for a session's extensions, built
+        once per combination rather than once per connection."""
+        key = (pipelining, size)
+        cmds = self._command_cache.get(key)
+        if cmds is None:
+            c = self.config
+            length = len(self._head) + len(_MSGID % 0) + len(self._rest) - 3
+            mail = f"MAIL FROM:<{c.mail_from}>{f' SIZE={length}' if size else ''}\r\n".encode()
+            rcpts = [f"RCPT TO:<{a}>\r\n".encode() for a in self.rcpts]
+            cmds = self._command_cache[key] = (
+                c.pipelining and pipelining, mail, rcpts, mail + b"".join(rcpts) + b"DATA\r\n")
+        return cmds
+
+    def _take(self) -> int:
+        """Reserve the next message: its number (from 1), or 0 when the run is over."""
         c = self.config
         if self._stop:
-            return False
+            return 0
         if c.messages is not None and self._issued >= c.messages:
-            return False
+            return 0
         if c.duration is not None and time.perf_counter() >= self._deadline:
-            return False
+            return 0
         self._issued += 1
-        return True
+        return self._issued
 
-    async def _pace(self) -> None:
+    def _pace_delay(self) -> float:
+        """Seconds until the next message may start under ``--rate`` (0: now)."""
         rate = self.config.rate
         if not rate:
-            return
+            return 0.0
         now = time.perf_counter()
         slot = max(now, self._next_slot)
         self._next_slot = slot + 1.0 / rate
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        return slot - now
+
+    def _halt(self, reason: Halt) -> None:
+        """Stop every worker: the same failure would repeat on every further attempt."""
+        if self.halted is None:
+            self.halted = reason
+        self._stop = True
+
+    def _permanent(self, stage: str, code: int) -> bool:
+        """A 5xx that will repeat: at session set-up (greeting, EHLO, STARTTLS, AUTH) always;
+        in a transaction while nothing has been accepted yet (every message has the same
+        envelope and content, so a rejection of the first will be a rejection of all)."""
+        return 500 <= code < 600 and (stage in SETUP_STAGES or self.result.accepted == 0)
 
     async def run(self) -> BenchResult:
         c = self.config
         start = time.perf_counter()
         self._deadline = start + (c.duration or 0)
         self._next_slot = start
-        workers = [asyncio.ensure_future(self._worker()) for _ in range(max(1, c.concurrency))]
+        self._gate = asyncio.Event()
+        workers = [asyncio.ensure_future(self._worker(i == 0)) for i in range(max(1, c.concurrency))]
         ticker = asyncio.ensure_future(self._tick(start)) if self.on_progress else None
         try:
             await asyncio.gather(*workers)
+            if self._quitting:  # the last sessions' 221 replies, briefly
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(c.timeout, 5.0)):
+                        await self._quit_done.wait()
         finally:
+            for pump in list(self._quitting):
+                pump.client.close()
             for w in workers:
                 w.cancel()
             if ticker is not None:
@@ -338,39 +513,56 @@ class LoadGenerator:
             self.on_progress(self.result, time.perf_counter() - start)
 
     # -- one worker ----------------------------------------------------------------------
-    async def _worker(self) -> None:
-        c = self.config
+    async def _worker(self, first: bool) -> None:
+        """Open a session, hand it to a ``_Pump`` until it is done, repeat while messages remain.
+
+        The first worker's first session is set up alone (the others wait for it), so a
+        failure that would repeat on every connection (a wrong password, an untrusted
+        certificate, a 554 greeting) stops the run after one attempt, not one per worker."""
         r = self.result
-        client: _Client | None = None
-        exts: set[str] = set()
-        on_conn = 0
-        while self._take():
-            await self._pace()
+        if not first:
+            await self._gate.wait()
+        while seq := self._take():
+            delay = self._pace_delay()
+            if delay > 0:
+                await asyncio.sleep(delay)
             r.attempted += 1
             try:
-                if client is None:
-                    client, exts = await self._open()
-                    on_conn = 0
-                await self._transaction(client, exts)
-                r.accepted += 1
-            except Rejected as rej:
-                r.rejected += 1
-                self._count_error(rej.stage, rej.code, rej.text)
-                if rej.fatal and client is not None:
-                    client.close()
-                    client = None
+                client = await self._connect()
             except Failure as fail:
-                r.failed += 1
-                self._count_failure(fail.stage, fail.kind, fail.message)
-                if client is not None:
-                    client.close()
-                    client = None
-            on_conn += 1
-            if client is not None and c.per_connection and on_conn >= c.per_connection:
-                await self._quit(client)
-                client = None
-        if client is not None:
-            await self._quit(client)
+                self._gate.set()
+                self._failed(fail)
+                continue
+            # Greeting, EHLO and transactions run in the pump; TLS and AUTH (once per session)
+            # in coroutines between its two halves.
+            # The number reserved above: other workers may have taken more since (a
+            # Message-ID used twice was the result).
+            pump = _Pump(self, client, seq)
+            outcome = await pump.start()
+            if outcome == "setup":
+                try:
+                    exts = await self._secure(client, pump.exts)
+                except Rejected as rej:
+                    r.rejected += 1
+                    self._count_error(rej.stage, rej.code, rej.text)
+                    if self._permanent(rej.stage, rej.code):
+                        self._halt(Halt("reply", rej.stage, rej.text, rej.code))
+                    continue
+                except Failure as fail:
+                    self._failed(fail)
+                    continue
+                finally:
+                    self._gate.set()
+                outcome = await pump.resume(exts)
+            if outcome != "quit":
+                client.close()
+        self._gate.set()
+
+    def _failed(self, fail: Failure) -> None:
+        self.result.failed += 1
+        self._count_failure(fail.stage, fail.kind, fail.message)
+        if fail.repeats:
+            self._halt(Halt("tls", fail.stage, fail.message, hint=fail.hint))
 
     def _count_error(self, stage: str, code: int, text: str) -> None:
         key = (stage, code)
@@ -390,17 +582,16 @@ class LoadGenerator:
         self.result.samples[stage].append(time.perf_counter() - t)
         return code, text.decode("utf-8", "replace").strip()
 
-    async def _open(self) -> tuple[_Client, set[str]]:
-        """Connect, greeting, EHLO, TLS, EHLO again, AUTH: a session ready for MAIL."""
+    async def _connect(self) -> _Client:
+        """A TCP connection (and the TLS handshake with implicit TLS), greeting not yet read."""
         c = self.config
         r = self.result
         loop = asyncio.get_running_loop()
         client = _Client(loop, c.timeout)
         t = time.perf_counter()
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: client, c.host, c.port), c.timeout
-            )
+            async with asyncio.timeout(c.timeout):  # no extra task, unlike wait_for
+                await loop.create_connection(lambda: client, c.host, c.port)
         except (OSError, TimeoutError) as exc:
             r.connect_failures += 1
             kind = "timeout" if isinstance(exc, TimeoutError) else "connect"
@@ -408,20 +599,20 @@ class LoadGenerator:
             reason = "no answer within the timeout" if kind == "timeout" else \
                 (os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc))
             raise Failure(kind, "connect", reason or type(exc).__name__) from None
-        t_conn = time.perf_counter()
-        r.samples["connect"].append(t_conn - t)
+        r.samples["connect"].append(time.perf_counter() - t)
         r.connections += 1
-        try:
-            if c.tls == "implicit":
+        if c.tls == "implicit":
+            try:
                 await self._handshake(client)
-                t_conn = time.perf_counter()
-            client.stage = "banner"
-            code, text = await client.reply()
-            # Greeting latency counts from the TCP connection (after TLS for implicit TLS).
-            r.samples["banner"].append(time.perf_counter() - t_conn)
-            if code != 220:
-                raise Rejected("banner", code, text.decode("utf-8", "replace").strip(), fatal=True)
-            exts = await self._ehlo(client)
+            except BaseException:
+                client.close()
+                raise
+        return client
+
+    async def _secure(self, client: _Client, exts: set[str]) -> set[str]:
+        """After the first EHLO: STARTTLS and EHLO again, then AUTH, as configured."""
+        c = self.config
+        try:
             if c.tls in ("starttls", "opportunistic") and "STARTTLS" in exts:
                 # One "tls" sample: the STARTTLS command plus the handshake.
                 t = time.perf_counter()
@@ -436,10 +627,16 @@ class LoadGenerator:
                 raise Rejected("tls", 0, "STARTTLS not offered by the server", fatal=True)
             if c.user is not None:
                 await self._auth(client)
-            return client, exts
+            return exts
         except BaseException:
             client.close()
             raise
+
+    def needs_setup(self, exts: set[str]) -> bool:
+        """Whether a session needs more than greeting and EHLO before MAIL (TLS or AUTH)."""
+        c = self.config
+        return (c.tls == "starttls" or c.tls == "opportunistic" and "STARTTLS" in exts
+                or c.user is not None)
 
     async def _handshake(self, client: _Client, started: float | None = None) -> None:
         c = self.config
@@ -452,8 +649,21 @@ class LoadGenerator:
                 client.transport, client, self._ctx,
                 server_hostname=c.server_hostname or c.host, ssl_handshake_timeout=c.timeout,
             )
-        except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
-            raise Failure("tls", "tls", str(exc) or type(exc).__name__) from None
+        except ssl.SSLCertVerificationError as exc:
+            from smtpcli.smtp.tlsinfo import verification_error
+
+            # Worded as send words it; it would fail the same way on every connection.
+            err = verification_error(exc, f"{c.host}:{c.port}")
+            raise Failure("tls", "tls", err.message, repeats=True, hint=err.hint) from None
+        except ssl.SSLError as exc:
+            raise Failure("tls", "tls", f"TLS handshake with {c.host}:{c.port} failed: "
+                          f"{exc.reason or exc}") from None
+        except TimeoutError:
+            raise Failure("timeout", "tls", f"TLS handshake with {c.host}:{c.port} timed out "
+                          f"after {c.timeout:g}s") from None
+        except OSError as exc:
+            raise Failure("tls", "tls", f"connection to {c.host}:{c.port} lost during the TLS "
+                          f"handshake: {exc.strerror or exc}") from None
         if transport is None:
             raise Failure("tls", "tls", "TLS handshake did not complete")
         client.transport = transport  # type: ignore[assignment]
@@ -468,12 +678,7 @@ class LoadGenerator:
         code, text = await self._command(client, "ehlo", f"EHLO {self.config.helo}\r\n".encode())
         if code != 250:
             raise Rejected("ehlo", code, text, fatal=True)
-        exts = set()
-        for line in text.splitlines()[1:]:
-            word = line[4:].split(" ", 1)[0].upper()
-            if word:
-                exts.add(word)
-        return exts
+        return ehlo_keywords(text)
 
     async def _auth(self, client: _Client) -> None:
         c = self.config
@@ -498,108 +703,306 @@ class LoadGenerator:
             # Never echo what we sent: the reply text only.
             raise Rejected("auth", code, text.decode("utf-8", "replace").strip(), fatal=True)
 
-    async def _transaction(self, client: _Client, exts: set[str]) -> None:
-        c = self.config
-        r = self.result
-        seq = self._issued
-        size = len(self._head) + len(_MSGID % 0) + len(self._rest) - 3
-        size_param = f" SIZE={size}" if "SIZE" in exts else ""
-        mail = f"MAIL FROM:<{c.mail_from}>{size_param}\r\n".encode()
-        rcpts = [f"RCPT TO:<{a}>\r\n".encode() for a in self.rcpts]
-        body = self._head + _MSGID % (seq % 10**10) + self._rest
-        t0 = time.perf_counter()
-        if c.pipelining and "PIPELINING" in exts:
-            r.pipelining_used = True
-            accepted = await self._pipelined_envelope(client, mail, rcpts)
-        else:
-            accepted = await self._envelope(client, mail, rcpts)
-        client.stage = "dot"
-        t = time.perf_counter()
-        client.write(body)
-        code, text = await client.reply()
-        r.samples["dot"].append(time.perf_counter() - t)
-        r.bytes_sent += len(body)
-        if code != 250:
-            raise Rejected("dot", code, text.decode("utf-8", "replace").strip(), fatal=code == 421)
-        r.rcpt_accepted += accepted
-        r.samples["message"].append(time.perf_counter() - t0)
 
-    async def _envelope(self, client: _Client, mail: bytes, rcpts: list[bytes]) -> int:
-        code, text = await self._command(client, "mail", mail)
-        if code != 250:
-            await self._rset(client, code)
-            raise Rejected("mail", code, text, fatal=code == 421)
-        accepted = 0
-        last: tuple[int, str] = (0, "")
-        for line in rcpts:
-            code, text = await self._command(client, "rcpt", line)
-            if code == 250 or code == 251:
-                accepted += 1
-            else:
-                self.result.rcpt_rejected += 1
-                last = (code, text)
-                if code == 421:
-                    raise Rejected("rcpt", code, text, fatal=True)
-        if not accepted:
-            await self._rset(client, 0)
-            raise Rejected("rcpt", *last)
-        if accepted < len(rcpts):
-            self._count_error("rcpt", *last)
-        code, text = await self._command(client, "data", b"DATA\r\n")
-        if code != 354:
-            await self._rset(client, code)
-            raise Rejected("data", code, text, fatal=code == 421)
-        return accepted
+class _Pump:
+    """One session driven by its replies: greeting, EHLO, then message after message.
 
-    async def _pipelined_envelope(self, client: _Client, mail: bytes, rcpts: list[bytes]) -> int:
-        """MAIL, every RCPT and DATA in one write (RFC 2920 3.1: DATA ends the group)."""
-        r = self.result
-        client.stage = "mail"
-        t = time.perf_counter()
-        client.write(mail + b"".join(rcpts) + b"DATA\r\n")
-        mcode, mtext = await client.reply()
-        r.samples["mail"].append(time.perf_counter() - t)
-        accepted = 0
-        last: tuple[int, str] = (0, "")
-        client.stage = "rcpt"
-        for _ in rcpts:
-            code, text = await client.reply()
-            r.samples["rcpt"].append(time.perf_counter() - t)
-            if code in (250, 251):
-                accepted += 1
-            else:
-                r.rcpt_rejected += 1
-                last = (code, text.decode("utf-8", "replace").strip())
-        client.stage = "data"
-        dcode, dtext = await client.reply()
-        r.samples["data"].append(time.perf_counter() - t)
-        if dcode == 354 and (mcode != 250 or not accepted):
-            # The server opened DATA anyway: end it empty, the transaction is already lost.
-            client.write(b".\r\n")
-            await client.reply()
-        if mcode != 250:
-            await self._rset(client, mcode)
-            raise Rejected("mail", mcode, mtext.decode("utf-8", "replace").strip(), fatal=mcode == 421)
-        if not accepted:
-            await self._rset(client, 0)
-            raise Rejected("rcpt", *last, fatal=last[0] == 421)
-        if accepted < len(rcpts):
-            self._count_error("rcpt", *last)
-        if dcode != 354:
-            await self._rset(client, dcode)
-            raise Rejected("data", dcode, dtext.decode("utf-8", "replace").strip(), fatal=dcode == 421)
-        return accepted
+    A state machine called from ``_Client.buffer_updated``: each reply writes the next command
+    directly, with no coroutine step, future or timer per reply (what made ``bench`` CPU-bound
+    on one core). One timer per session watches for a missing reply. ``start()`` reads the
+    greeting, sends EHLO and then the message the worker already reserved; its future says
+    "setup" when the session needs STARTTLS or AUTH first (the worker does those, then calls
+    ``resume()``), "quit" when no message is left (or --per-connection is reached; QUIT is
+    sent and the 221 awaited here, without holding up the worker), "closed" when the session
+    cannot go on.
+    """
 
-    async def _rset(self, client: _Client, code: int) -> None:
-        if code == 421:
+    def __init__(self, gen: LoadGenerator, client: _Client, seq: int) -> None:
+        self.gen, self.client, self.result = gen, client, gen.result
+        self.loop = client.loop
+        self.exts: set[str] = set()
+        self.pipelining = False
+        self.mail = self.envelope = b""
+        self.rcpts: list[bytes] = []
+        self.done: asyncio.Future[str] = self.loop.create_future()
+        self.stage = "banner"
+        self.seq = seq
+        self.on_conn = 0
+        self.in_flight = True  # the reserved message is counted in attempted
+        self.t0 = self.t = time.perf_counter()  # greeting latency counts from the connection
+        self.idx = self.accepted = 0
+        self.mcode = 0
+        self.mtext = b""
+        self.last: tuple[int, bytes] = (0, b"")
+        self.timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> asyncio.Future[str]:
+        self.client.stage = "banner"
+        self._attach()
+        return self.done
+
+    def resume(self, exts: set[str]) -> asyncio.Future[str]:
+        """Go on after STARTTLS/AUTH with the EHLO keywords of the secured session."""
+        self.done = self.loop.create_future()
+        self._attach()
+        if not self.done.done():
+            self._ready(exts)
+        return self.done
+
+    def _attach(self) -> None:
+        client = self.client
+        client.on_reply = self._reply
+        client.on_lost = self._lost
+        self.timer = self.loop.call_later(self.gen.config.timeout, self._check)
+        # What arrived before the pump took over (the greeting can: with uvloop, or after an
+        # implicit-TLS handshake) waits in the client's queue; a loss is already recorded.
+        while client._ready and not self.done.done():
+            self._reply(*client._ready.popleft())
+        if client._lost is not None and not self.done.done():
+            self._lost(client._lost)
+
+    def _ready(self, exts: set[str]) -> None:
+        """The session may send MAIL: build the commands its extensions allow, send the first."""
+        gen = self.gen
+        gen._gate.set()
+        self.pipelining, self.mail, self.rcpts, self.envelope = gen._commands(
+            "PIPELINING" in exts, "SIZE" in exts)
+        self._send_mail()
+
+    # -- sending -------------------------------------------------------------------------
+    def _write(self, stage: str, data: bytes) -> None:
+        self.stage = self.client.stage = stage
+        self.t = time.perf_counter()
+        self.client.write(data)
+
+    def _send_mail(self) -> None:
+        if self.done.done():
             return
-        client.stage = "rset"
-        client.write(b"RSET\r\n")
-        await client.reply()
+        self.t0 = time.perf_counter()
+        self.idx = self.accepted = 0
+        self.last = (0, b"")
+        if self.pipelining:
+            # RFC 2920 3.1: MAIL, every RCPT and DATA in one write; DATA ends the group.
+            self.result.pipelining_used = True
+            self.idx = -1  # the first reply answers MAIL
+            self._write("pipe", self.envelope)
+        else:
+            self._write("mail", self.mail)
 
-    async def _quit(self, client: _Client) -> None:
-        with contextlib.suppress(Failure, ConnectionError, OSError):
-            client.stage = "quit"
-            client.write(b"QUIT\r\n")
-            await asyncio.wait_for(client.reply(), min(self.config.timeout, 5.0))
-        client.close()
+    def _send_body(self) -> None:
+        gen = self.gen
+        body = gen._head + _MSGID % ((gen.config.seq_base + self.seq) % 10**10) + gen._rest
+        self.result.bytes_sent += len(body)
+        self._write("dot", body)
+
+    def _next(self) -> None:
+        """The message is counted: go on with the next one, or end the session."""
+        gen, c = self.gen, self.gen.config
+        self.in_flight = False
+        self.on_conn += 1
+        seq = 0 if c.per_connection and self.on_conn >= c.per_connection else gen._take()
+        if not seq:
+            self._finish("quit")
+            return
+        self.result.attempted += 1
+        self.in_flight = True
+        self.seq = seq
+        delay = gen._pace_delay()
+        if delay > 0:
+            self.stage = "pace"
+            self.loop.call_later(delay, self._send_mail)
+        else:
+            self._send_mail()
+
+    # -- replies -------------------------------------------------------------------------
+    def _reply(self, code: int, text: bytes) -> None:
+        stage, samples = self.stage, self.result.samples
+        elapsed = time.perf_counter() - self.t
+        if stage == "dot":
+            samples["dot"].append(elapsed)
+            if code == 250:
+                r = self.result
+                r.accepted += 1
+                r.rcpt_accepted += self.accepted
+                samples["message"].append(time.perf_counter() - self.t0)
+                self._next()
+            else:
+                self._reject("dot", code, text, rset=False)
+        elif stage == "mail":
+            samples["mail"].append(elapsed)
+            if code == 250:
+                self._write("rcpt", self.rcpts[0])
+            else:
+                self._reject("mail", code, text)
+        elif stage == "rcpt":
+            samples["rcpt"].append(elapsed)
+            if self._count_rcpt(code, text):
+                return
+            if self.idx < len(self.rcpts):
+                self._write("rcpt", self.rcpts[self.idx])
+            elif self._envelope_ok():
+                self._write("data", b"DATA\r\n")
+        elif stage == "data":
+            samples["data"].append(elapsed)
+            if code == 354:
+                self._send_body()
+            else:
+                self._reject("data", code, text)
+        elif stage == "pipe":
+            self._pipelined_reply(code, text, elapsed)
+        elif stage == "discard":
+            self._pipelined_verdict(0)
+        elif stage == "rset":
+            self._next()
+        elif stage == "banner":
+            samples["banner"].append(elapsed)
+            if code == 220:
+                self._write("ehlo", f"EHLO {self.gen.config.helo}\r\n".encode())
+            else:
+                self._reject("banner", code, text)
+        elif stage == "ehlo":
+            samples["ehlo"].append(elapsed)
+            if code != 250:
+                self._reject("ehlo", code, text)
+                return
+            self.exts = self.gen._keywords(text)
+            if self.gen.needs_setup(self.exts):
+                self._finish("setup")
+            else:
+                self._ready(self.exts)
+        elif stage == "quit":
+            self._close()
+
+    def _count_rcpt(self, code: int, text: bytes) -> bool:
+        """Count one RCPT reply; True when it ended the session (421)."""
+        self.idx += 1
+        if code == 250 or code == 251:
+            self.accepted += 1
+            return False
+        self.result.rcpt_rejected += 1
+        self.last = (code, text)
+        if code == 421 and not self.pipelining:
+            self._reject("rcpt", code, text)
+            return True
+        return False
+
+    def _envelope_ok(self) -> bool:
+        """After the last RCPT: go on when one recipient was accepted (partial refusals are
+        counted as errors), else the message is rejected."""
+        if not self.accepted:
+            self._reject("rcpt", *self.last)
+            return False
+        if self.accepted < len(self.rcpts):
+            self.gen._count_error("rcpt", self.last[0], _text(self.last[1]))
+        return True
+
+    def _pipelined_reply(self, code: int, text: bytes, elapsed: float) -> None:
+        samples = self.result.samples
+        if self.idx < 0:
+            samples["mail"].append(elapsed)
+            self.idx, self.mcode, self.mtext = 0, code, text
+            return
+        if self.idx < len(self.rcpts):
+            samples["rcpt"].append(elapsed)
+            self._count_rcpt(code, text)
+            return
+        samples["data"].append(elapsed)
+        mcode = self.mcode
+        if code == 354 and (mcode != 250 or not self.accepted):
+            # The server opened DATA anyway: end it empty, the transaction is already lost.
+            self.stage = "discard"
+            self.client.write(b".\r\n")
+            return
+        self._pipelined_verdict(code, text)
+
+    def _pipelined_verdict(self, dcode: int, dtext: bytes = b"") -> None:
+        mcode, mtext = self.mcode, self.mtext
+        self.mcode, self.mtext = 0, b""
+        if mcode != 250:
+            self._reject("mail", mcode, mtext)
+        elif self._envelope_ok():
+            if dcode == 354:
+                self._send_body()
+            else:
+                self._reject("data", dcode, dtext)
+
+    def _reject(self, stage: str, code: int, raw: bytes, rset: bool = True) -> None:
+        """A reply that ends the transaction: count it, then RSET (RFC 5321 4.1.1.5) and go on,
+        close after 421, or stop the whole run when the same rejection would repeat."""
+        gen, r = self.gen, self.result
+        text = _text(raw)
+        r.rejected += 1
+        self.in_flight = False
+        gen._count_error(stage, code, text)
+        if gen._permanent(stage, code):
+            gen._halt(Halt("reply", stage, text, code))
+            self._finish("quit")
+        elif code == 421 or stage in SETUP_STAGES:
+            self._finish("closed")
+        elif rset:
+            self._write("rset", b"RSET\r\n")
+        else:
+            self._next()
+
+    # -- the end of the session ----------------------------------------------------------
+    def _check(self) -> None:
+        """The session's one timer: fail when a reply is overdue, else look again later."""
+        if self.done.done() and self.stage != "quit":
+            return
+        timeout = self.gen.config.timeout
+        waited = time.perf_counter() - self.t
+        if self.stage == "quit" and waited >= min(timeout, 5.0):
+            self._close()
+        elif self.stage != "pace" and waited >= timeout:
+            self.client._fail(Failure("timeout", self.stage, "no reply within the timeout"))
+        else:
+            self.timer = self.loop.call_later(max(timeout - waited, 0.01), self._check)
+
+    def _lost(self, exc: BaseException) -> None:
+        if self.in_flight and isinstance(exc, Failure):
+            self.result.failed += 1
+            self.gen._count_failure(exc.stage, exc.kind, exc.message)
+        self.in_flight = False
+        if self.stage == "quit":
+            self._close()
+        else:
+            self._finish("closed")
+
+    def _finish(self, outcome: str) -> None:
+        """Hand the session back to the worker; after the last message, QUIT first."""
+        if outcome == "quit" and self.client._lost is None:
+            self._write("quit", b"QUIT\r\n")
+            self.gen._quitting.add(self)
+        else:
+            self._detach()
+        if not self.done.done():
+            self.done.set_result(outcome)
+
+    def _detach(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.client.on_reply = self.client._queue
+        self.client.on_lost = None
+
+    def _close(self) -> None:
+        """The 221 to QUIT arrived (or did not in time): close, tell the run if it was last."""
+        self._detach()
+        self.client.close()
+        quitting = self.gen._quitting
+        quitting.discard(self)
+        if not quitting:
+            self.gen._quit_done.set()
+
+
+def ehlo_keywords(text: str) -> set[str]:
+    """The extension keywords of an EHLO reply (RFC 5321 4.1.1.1), upper-cased."""
+    exts = set()
+    for line in text.splitlines()[1:]:
+        word = line[4:].split(" ", 1)[0].upper()
+        if word:
+            exts.add(word)
+    return exts
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").strip()

@@ -23,14 +23,16 @@ def badge(status: Status, paint: Painter) -> str:
 
 def text_width() -> int:
     """The terminal's width (COLUMNS first), 80 when piped; never narrower than 60."""
-    import shutil
+    from smtpcli.render.terminal import columns
 
-    return max(60, shutil.get_terminal_size((80, 24)).columns)
+    return max(60, columns())
 
 
 def _wrapped(first: str, first_len: int, text: str, pad: str, width: int) -> list[str]:
     """``first`` (already painted, ``first_len`` visible characters) then ``text``, wrapped to
     ``width`` with continuation lines at ``pad``. Words (host names, URLs) are never split."""
+    if first_len + len(text) <= width and text == text.strip() and text.isprintable():
+        return [first + text]  # fits: what textwrap would return, without importing it
     import textwrap
 
     lines = textwrap.wrap(text, width=width, initial_indent=" " * first_len,

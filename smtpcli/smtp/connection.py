@@ -120,7 +120,10 @@ class SmtpConnection(smtplib.SMTP):
         out: list[tuple[int, tuple[Any, ...]]] = []
         for host in hosts:
             try:
-                infos = socket.getaddrinfo(host, self.target.port, family, socket.SOCK_STREAM)
+                # An ASCII name as bytes: the same lookup without loading the idna codec,
+                # which getaddrinfo applies to every str host.
+                name: str | bytes = host.encode("ascii") if host.isascii() else host
+                infos = socket.getaddrinfo(name, self.target.port, family, socket.SOCK_STREAM)
             except socket.gaierror as exc:
                 if pinned:
                     continue

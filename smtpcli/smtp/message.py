@@ -142,8 +142,10 @@ def build_message(spec: MessageSpec) -> BuiltMessage:
     msg = EmailMessage(policy=policy)
     date = formatdate(localtime=True)
     # make_msgid without a domain calls getfqdn() (a DNS lookup): always pass the domain.
-    message_id = make_msgid("smtpcli", domain=_domain_of(from_addr).encode("idna").decode()
-                            if not utf8 else _domain_of(from_addr))
+    domain = _domain_of(from_addr)
+    if not utf8 and not domain.isascii():  # the idna codec is imported only when needed
+        domain = domain.encode("idna").decode()
+    message_id = make_msgid("smtpcli", domain=domain)
     msg["Date"] = date
     msg["From"] = spec.from_header
     if spec.to:

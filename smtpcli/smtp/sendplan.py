@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from email.utils import getaddresses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from smtpcli.dnsq.resolver import ResolverConfig
 from smtpcli.errors import SmtpcliError, UsageError
 from smtpcli.results import Report
 from smtpcli.smtp.auth import Credentials, read_secret_file, token_from_command
@@ -38,12 +37,18 @@ from smtpcli.smtp.tlsinfo import TlsOptions, make_context
 from smtpcli.smtp.transaction import Envelope, TransactionOptions, check_param
 from smtpcli.smtp.transcript import Listener, Transcript
 
+if TYPE_CHECKING:
+    from smtpcli.dnsq.resolver import ResolverConfig
+
 DSN_NOTIFY = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
 
 
-@dataclass
 class SendArgs:
-    """The ``send`` options, as click hands them over."""
+    """The ``send`` options, as click hands them over: ``SendArgs(server=..., to=(...))``.
+
+    A plain class with class-level defaults, not a dataclass: generating ``__init__``,
+    ``__repr__`` and ``__eq__`` for 50 fields cost every ``smtpcli send`` a millisecond at
+    start-up, for methods nothing uses."""
 
     server: str | None = None
     port: int | None = None
@@ -97,7 +102,17 @@ class SendArgs:
     timeout: float = 10.0
     nameservers: tuple[str, ...] = ()
     dns_retries: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any]
+
+    def __init__(self, **options: Any) -> None:
+        unknown = options.keys() - _SEND_ARG_NAMES
+        if unknown:
+            raise TypeError(f"unknown send options: {', '.join(sorted(unknown))}")
+        self.extra = {}
+        self.__dict__.update(options)
+
+
+_SEND_ARG_NAMES = frozenset(SendArgs.__annotations__)
 
 
 @dataclass
@@ -107,7 +122,7 @@ class SendPlan:
     request: SendRequest
     message: BuiltMessage | None
     direct_domain: str | None
-    resolver: ResolverConfig
+    resolver: ResolverConfig | None  # None: --server without --nameserver (no lookup of ours)
     allow_partial: bool
     insecure: bool
     port: int | None = None
@@ -255,7 +270,11 @@ def build_plan(a: SendArgs, *, read_text: Callable[[str, str], str]) -> SendPlan
         eight_bit=message.eight_bit if message else False,
         smtputf8=message.smtputf8 if message else False,
     )
-    resolver = ResolverConfig.from_options(a.nameservers, min(a.timeout, 5.0), a.dns_retries)
+    resolver = None
+    if direct is not None or a.nameservers:
+        from smtpcli.dnsq.resolver import ResolverConfig
+
+        resolver = ResolverConfig.from_options(a.nameservers, min(a.timeout, 5.0), a.dns_retries)
     return SendPlan(request, message, direct, resolver, a.allow_partial, a.insecure,
                     port=a.port, tls_mode=tls_mode, opportunistic=opportunistic)
 
@@ -305,6 +324,8 @@ def execute(plan: SendPlan, listener: Listener | None = None) -> tuple[Report, S
         if plan.direct_domain is not None:
             from smtpcli.smtp.mx import resolve_mx
 
+            assert plan.resolver is not None  # built for direct delivery
+
             hosts = resolve_mx(plan.direct_domain, plan.resolver, family=request.connect.family)
             mx_facts = [h.to_dict() for h in hosts]
             port = plan.port or 25
@@ -314,8 +335,8 @@ def execute(plan: SendPlan, listener: Listener | None = None) -> tuple[Report, S
             for h in hosts:
                 transcript.info(f"MX {h.preference} {h.host}: {', '.join(h.addresses) or h.error}")
             request = replace(request, targets=targets)
-        elif plan.resolver.nameservers and not request.targets[0].is_ip and \
-                loopback_addresses(request.targets[0].host) is None:
+        elif plan.resolver is not None and plan.resolver.nameservers and not request.targets[0].is_ip \
+                and loopback_addresses(request.targets[0].host) is None:
             # --nameserver given: the server's name is resolved there too (DESIGN.md).
             from smtpcli.smtp.mx import resolve_host
 
