@@ -349,7 +349,7 @@ class PostfixDovecot:
         return self.postfix.lab_listeners
 
     def stop(self) -> None:
-        self.postfix.stop()
+        self.postfix.wait_gone(self.postfix.kill_group())  # end of session: no orderly stop
         shutil.rmtree(self.postfix.root, ignore_errors=True)
         self.dovecot.stop()
 
