@@ -32,8 +32,8 @@ from tests.servers.mta_lab import (  # noqa: F401  (fixtures)
 from tests.servers.postfix import require_tool
 from tests.test_interop import smtpcli
 
-# One worker runs every lab test: the lab servers start once, and no worker waits on
-# another for the shared verdicts (docs/development.md).
+# One worker runs these (the lab servers start once for them); the security tests, which
+# mostly wait, form a group of their own on another worker (docs/development.md).
 pytestmark = [pytest.mark.interop, pytest.mark.xdist_group("mta-lab")]
 
 ZONES = {"127.in-addr.arpa.": "1.0.0 IN PTR mx.mta.test.\n2.0.0 IN PTR mx.mta.test.\n",

@@ -35,9 +35,9 @@ from tests.servers.mta_lab import (  # noqa: F401  (fixtures)
 )
 from tests.test_interop import smtpcli
 
-# One worker runs every lab test: the lab servers start once, and no worker waits on
-# another for the shared verdicts (docs/development.md).
-pytestmark = [pytest.mark.interop, pytest.mark.xdist_group("mta-lab")]
+# One worker runs every test here: the lab servers start once for them and no worker waits
+# on another for the shared verdicts (docs/development.md).
+pytestmark = [pytest.mark.interop, pytest.mark.xdist_group("mta-lab-security")]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "security-probes.md"
 # The classic smuggling sequences (SEC Consult's) are enough to tell these servers apart; the
