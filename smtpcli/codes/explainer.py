@@ -33,7 +33,7 @@ def _dedupe(items: list[str]) -> list[str]:
 def explain_reply(
     reply: Reply, registry: Registry | None = None, rules: RuleSet | None = None
 ) -> dict[str, Any]:
-    """One explanation record with the documented keys (README, section explain)."""
+    """One explanation record with the documented keys (docs/explain.md)."""
     registry = registry or load_registry()
     rules = rules or load_rules()
     notes: list[str] = []
@@ -187,7 +187,7 @@ def list_codes(klass: int | None = None, subject: int | None = None) -> list[dic
     for rule in load_rules().code_only_rules():
         fixed = rule.enhanced.replace("\\", "") if rule.enhanced else ""
         if not fixed[:1].isdigit() or not all(c.isdigit() or c == "." for c in fixed):
-            continue  # a code range such as 5.7.606-649: listed in the README, not here
+            continue  # a code range such as 5.7.606-649: listed in docs/explain.md, not here
         digit, subj = int(fixed[0]), int(fixed.split(".")[1])
         if (klass is None or digit == klass) and (subject is None or subj == subject):
             out.append({"code": fixed, "kind": "provider", "class": CLASS_NAMES[digit],
