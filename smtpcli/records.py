@@ -61,3 +61,8 @@ class FrozenRecord(Record):
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(getattr(self, n) for n in self.__slots__))
+
+    def __setstate__(self, state: Any) -> None:
+        """copy/pickle restore the fields here (their default path assigns, which raises)."""
+        fields = state[1] if isinstance(state, tuple) else state
+        self._set(**fields)
