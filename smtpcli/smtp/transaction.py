@@ -127,20 +127,31 @@ class TransactionResult(Record):
         }
 
 
+# (words one of which a match must contain, pattern). A pattern is compiled (by re's cache)
+# only when the reply holds one of its words: a plain "250 2.0.0 Ok" compiles one, not five.
 _QUEUE_ID_PATTERNS = [
-    r"queued as ([A-Za-z0-9._\-]+)",                  # Postfix, Exchange-ish
-    r"\bid=([A-Za-z0-9._\-]+)",                       # Exim
-    r"\bOK\s+(\d+ [A-Za-z0-9._\-]+) - gsmtp",           # Gmail
-    r"Message accepted for delivery.*?<?([A-Za-z0-9._\-]+@[^>\s]+)>?",
-    r"\b(?:Ok|queued|accepted)[:\s]+([A-Za-z0-9]{8,}[A-Za-z0-9._\-]*)\s*$",
+    (("queued as",), r"queued as ([A-Za-z0-9._\-]+)"),  # Postfix, Exchange-ish
+    (("id=",), r"\bid=([A-Za-z0-9._\-]+)"),  # Exim
+    (("gsmtp",), r"\bOK\s+(\d+ [A-Za-z0-9._\-]+) - gsmtp"),  # Gmail
+    (("message accepted for delivery",),
+     r"Message accepted for delivery.*?<?([A-Za-z0-9._\-]+@[^>\s]+)>?"),
+    (("ok", "queued", "accepted"),
+     r"\b(?:Ok|queued|accepted)[:\s]+([A-Za-z0-9]{8,}[A-Za-z0-9._\-]*)\s*$"),
 ]
+
+# What re.I matches that str.lower() does not bring to these ASCII words: dotless i, long s,
+# and the dot that "İ".lower() leaves after the i.
+_FOLD = {0x131: "i", 0x17F: "s", 0x307: None}
 
 
 def queue_id(reply: Reply) -> str | None:
     """The server's queue id from the final 250 (formats of the common MTAs), if any."""
     text = " ".join(reply.lines)
-    for pattern in _QUEUE_ID_PATTERNS:
-        m = re.search(pattern, text, re.I)  # re caches compiled patterns; compiled when needed
+    folded = text.lower().translate(_FOLD)
+    for words, pattern in _QUEUE_ID_PATTERNS:
+        if not any(w in folded for w in words):
+            continue
+        m = re.search(pattern, text, re.I)
         if m:
             return m.group(1)
     return None
