@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import socket
 import statistics
@@ -26,6 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from timing import run_timed  # noqa: E402
 
 
 def free_port() -> int:
@@ -69,23 +71,18 @@ def bench_env() -> dict[str, str]:
     return env
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def measure(cmds: dict[str, list[str]], runs: int) -> dict[str, tuple[list[float], list[float]]]:
     """name -> (wall ms, cpu ms) of ``runs`` interleaved runs after two warm-up rounds."""
     env = bench_env()
     out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in cmds}
     for i in range(runs + 2):
         for name, cmd in cmds.items():
-            cpu0, began = _children_cpu(), time.perf_counter()
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           check=True, env=env, timeout=60)
+            wall, cpu, code = run_timed(cmd, env)
+            if code != 0:
+                raise SystemExit(f"{name} exited with {code}")
             if i >= 2:
-                out[name][0].append((time.perf_counter() - began) * 1000)
-                out[name][1].append((_children_cpu() - cpu0) * 1000)
+                out[name][0].append(wall * 1000)
+                out[name][1].append(cpu * 1000)
     return out
 
 
@@ -118,7 +115,6 @@ def main() -> None:
         smtpcli = str(Path(sys.executable).with_name("smtpcli"))
     else:
         # What users run: the package copied into a venv (no editable-install import hook).
-        sys.path.insert(0, str(ROOT / "benchmarks"))
         from startup import regular_install
 
         smtpcli = regular_install(Path(tmp.name) / "venv")[1]

@@ -23,16 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from timing import run_timed  # noqa: E402
 
 
 def child_env(pycache: str | None) -> dict[str, str]:
@@ -45,11 +46,6 @@ def child_env(pycache: str | None) -> dict[str, str]:
     return env
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def measure(commands: dict[str, list[str]], runs: int,
             env: dict[str, str]) -> dict[str, tuple[float, float, float]]:
     """name -> (median wall, min wall, median CPU) seconds over ``runs`` interleaved runs.
@@ -60,10 +56,7 @@ def measure(commands: dict[str, list[str]], runs: int,
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     for i in range(runs + 2):
         for name, argv in commands.items():
-            cpu0, start = _children_cpu(), time.perf_counter()
-            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                           check=False, timeout=60)
-            elapsed, used = time.perf_counter() - start, _children_cpu() - cpu0
+            elapsed, used, _ = run_timed(argv, env)
             if i >= 2:  # the first two rounds warm the page cache and bytecode
                 wall[name].append(elapsed)
                 cpu[name].append(used)

@@ -6,10 +6,10 @@ Text, JSON and JUnit renderers all read a Report, so the renderings cannot drift
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any
 
 from smtpcli.errors import ExitCode
+from smtpcli.records import Record
 
 SCHEMA_VERSION = 1
 
@@ -66,18 +66,23 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-@dataclass
-class Finding:
+class Finding(Record):
     """One check result with a stable dotted id such as ``spf.too-many-lookups``."""
 
-    id: str
-    status: Status
-    summary: str
-    detail: str | None = None
-    reference: str | None = None
-    fix: str | None = None
-    subject: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("id", "status", "summary", "detail", "reference", "fix", "subject", "data")
+
+    def __init__(self, id: str, status: Status, summary: str,
+                 detail: str | None = None, reference: str | None = None,
+                 fix: str | None = None, subject: str | None = None,
+                 data: dict[str, Any] | None = None) -> None:
+        self.id = id
+        self.status = status
+        self.summary = summary
+        self.detail = detail
+        self.reference = reference
+        self.fix = fix
+        self.subject = subject
+        self.data: dict[str, Any] = {} if data is None else data
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "status": self.status.value, "summary": self.summary}
@@ -90,17 +95,23 @@ class Finding:
         return out
 
 
-@dataclass
-class Report:
+class Report(Record):
     """Everything a command found: findings plus facts, and a one-line summary."""
 
-    command: str
-    target: str | None = None
-    findings: list[Finding] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-    summary: str = ""
-    status_override: Status | None = None
-    exit_code: int | None = None
+    __slots__ = ("command", "target", "findings", "facts", "summary", "status_override",
+                 "exit_code")
+
+    def __init__(self, command: str, target: str | None = None,
+                 findings: list[Finding] | None = None, facts: dict[str, Any] | None = None,
+                 summary: str = "", status_override: Status | None = None,
+                 exit_code: int | None = None) -> None:
+        self.command = command
+        self.target = target
+        self.findings: list[Finding] = [] if findings is None else findings
+        self.facts: dict[str, Any] = {} if facts is None else facts
+        self.summary = summary
+        self.status_override = status_override
+        self.exit_code = exit_code
 
     def add(
         self, id: str, status: Status, summary: str, **kwargs: Any

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -72,7 +72,7 @@ def _observe(listeners: dict[str, Listener]) -> dict[str, dict[str, dict]]:
 
     def one(item: Listener) -> dict[str, dict]:
         opts = AUTHED if item.role.startswith("submission") else FAST
-        return {f.id: {**asdict(f), "status": f.status.value}
+        return {f.id: {**{k: getattr(f, k) for k in f.__slots__}, "status": f.status.value}
                 for f in run_checks(target(item), "all", opts)}
 
     with ThreadPoolExecutor(max_workers=6) as pool:

@@ -3,6 +3,7 @@ socket, --from/--to addresses, --header and --mail-param."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -15,7 +16,7 @@ from smtpcli.smtp.message import check_address, parse_header_option
 from smtpcli.smtp.reply import Reply
 from smtpcli.smtp.sendplan import _addresses
 from smtpcli.smtp.target import Target, TlsMode, default_tls_mode, parse_target
-from smtpcli.smtp.transaction import check_param
+from smtpcli.smtp.transaction import _QUEUE_ID_PATTERNS, check_param, queue_id
 
 FAST = settings(max_examples=200, deadline=None)
 
@@ -253,3 +254,25 @@ def test_usage_errors_for_bad_params() -> None:
     for bad in ("", "=x", "-X", "A=", "A=b c", "A=\u00e9"):
         with pytest.raises(UsageError):
             check_param(bad, "--mail-param")
+
+
+def _queue_id_unguarded(text: str) -> str | None:
+    for _, pattern in _QUEUE_ID_PATTERNS:
+        m = re.search(pattern, text, re.I)
+        if m:
+            return m.group(1)
+    return None
+
+
+_QUEUE_WORDS = st.sampled_from(["queued as ", "id=", " - gsmtp", "Message accepted for delivery ",
+                                "Ok: ", "QUEUED ", "accepted ", "OK 17 ", "<a@b> ", "\u0130D=",
+                                "queued a\u017f ", "\u0131d=", "4F1AB2C3D4"])
+
+
+@FAST
+@given(st.lists(st.one_of(_QUEUE_WORDS, st.text(max_size=12)), max_size=8))
+def test_queue_id_word_guard_skips_only_patterns_that_cannot_match(parts: list[str]) -> None:
+    """queue_id() tries a pattern only when the reply holds one of its words (issue 17: fewer
+    regex compiles per send); the answer must be the one of trying every pattern."""
+    text = "".join(parts)
+    assert queue_id(Reply(250, (text,))) == _queue_id_unguarded(text)

@@ -4,7 +4,6 @@ layouts), which both build on ``parse``."""
 
 from __future__ import annotations
 
-from smtpcli.codes.bounce_text import text_replies
 from smtpcli.codes.parse import Reply, dsn_from_mime, dsn_from_text, parse_reply
 
 
@@ -25,6 +24,10 @@ def find_replies(text: str) -> list[Reply]:
         if replies:
             return replies
     if "@" in text and "\n" in text.strip():
+        # Imported here: its MTA layouts compile their patterns at import, which a single
+        # reply such as "550 5.7.26" never needs (explain start-up, issue 17).
+        from smtpcli.codes.bounce_text import text_replies
+
         replies = text_replies(text)
         if replies:
             return replies

@@ -7,10 +7,10 @@ secret in the transcript, so it shows as ``[redacted]`` unless --show-secrets.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from smtpcli.errors import IncompleteError, ProtocolError, SmtpReplyError, UsageError
+from smtpcli.records import FrozenRecord
 from smtpcli.smtp.reply import Reply
 
 if TYPE_CHECKING:
@@ -28,13 +28,17 @@ class NotAdvertisedError(IncompleteError):
     kind = "capability"
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(FrozenRecord):
     """A user name with a password or an OAuth bearer token; both hidden from repr()."""
 
+    __slots__ = ("user", "password", "token")
+    _hidden = ("password", "token")
     user: str
-    password: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
+    password: str | None
+    token: str | None
+
+    def __init__(self, user: str, password: str | None = None, token: str | None = None) -> None:
+        self._set(user=user, password=password, token=token)
 
     def secrets(self) -> list[str]:
         """Every secret string, for tests and scrubbing."""

@@ -31,7 +31,6 @@ import smtplib
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from smtpcli.errors import (
@@ -41,6 +40,7 @@ from smtpcli.errors import (
     SmtpReplyError,
     TlsError,
 )
+from smtpcli.records import FrozenRecord
 from smtpcli.smtp.reply import Reply
 from smtpcli.smtp.target import Target, TlsMode, loopback_addresses
 from smtpcli.smtp.tlsinfo import TlsInfo, TlsOptions, collect, make_context, verification_error
@@ -59,17 +59,27 @@ MAX_SHOWN = 1000
 _REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -]|$)")
 
 
-@dataclass(frozen=True)
-class ConnectOptions:
+class ConnectOptions(FrozenRecord):
     """How to connect: bounds, local name, TLS options, address family, local bind address."""
 
-    timeout: float = 10.0
-    ehlo_name: str | None = None
-    tls: TlsOptions = field(default_factory=TlsOptions)
-    family: int = 0  # 0 any, 4 or 6
-    source_address: str | None = None
-    show_secrets: bool = False
-    with_chain: bool = True  # parse the certificate chain into TLS facts (imports cryptography)
+    __slots__ = ("timeout", "ehlo_name", "tls", "family", "source_address", "show_secrets",
+                 "with_chain")
+    timeout: float
+    ehlo_name: str | None
+    tls: TlsOptions
+    family: int  # 0 any, 4 or 6
+    source_address: str | None
+    show_secrets: bool
+    with_chain: bool  # parse the certificate chain into TLS facts (imports cryptography)
+
+    def __init__(self, timeout: float = 10.0, ehlo_name: str | None = None,
+                 tls: TlsOptions | None = None, family: int = 0,
+                 source_address: str | None = None, show_secrets: bool = False,
+                 with_chain: bool = True) -> None:
+        self._set(timeout=timeout, ehlo_name=ehlo_name,
+                  tls=TlsOptions() if tls is None else tls, family=family,
+                  source_address=source_address, show_secrets=show_secrets,
+                  with_chain=with_chain)
 
 
 def _shown(line: str) -> str:

@@ -9,7 +9,6 @@ transcript so far), so the caller can still report what happened. Bad input stil
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from smtpcli.errors import (
@@ -20,6 +19,7 @@ from smtpcli.errors import (
     SmtpReplyError,
     UsageError,
 )
+from smtpcli.records import Record
 from smtpcli.smtp.auth import (
     Credentials,
     NotAdvertisedError,
@@ -42,30 +42,40 @@ from smtpcli.smtp.transcript import Transcript
 QUIT_STAGES = ("connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt")
 
 
-@dataclass
-class SendRequest:
+class SendRequest(Record):
     """Everything one send needs; ``targets`` are tried in order when ``fallback``."""
 
-    targets: list[Target]
-    envelope: Envelope
-    content: bytes | None
-    connect: ConnectOptions = field(default_factory=ConnectOptions)
-    transaction: TransactionOptions = field(default_factory=TransactionOptions)
-    credentials: Credentials | None = None
-    auth_mechanism: str | None = None
-    quit_after: str | None = None
-    fallback: bool = False
-    eight_bit: bool = False
-    smtputf8: bool = False
+    __slots__ = ("targets", "envelope", "content", "connect", "transaction", "credentials",
+                 "auth_mechanism", "quit_after", "fallback", "eight_bit", "smtputf8")
+
+    def __init__(self, targets: list[Target], envelope: Envelope, content: bytes | None,
+                 connect: ConnectOptions | None = None,
+                 transaction: TransactionOptions | None = None,
+                 credentials: Credentials | None = None, auth_mechanism: str | None = None,
+                 quit_after: str | None = None, fallback: bool = False,
+                 eight_bit: bool = False, smtputf8: bool = False) -> None:
+        self.targets = targets
+        self.envelope = envelope
+        self.content = content
+        self.connect = ConnectOptions() if connect is None else connect
+        self.transaction = TransactionOptions() if transaction is None else transaction
+        self.credentials = credentials
+        self.auth_mechanism = auth_mechanism
+        self.quit_after = quit_after
+        self.fallback = fallback
+        self.eight_bit = eight_bit
+        self.smtputf8 = smtputf8
 
 
-@dataclass
-class Attempt:
+class Attempt(Record):
     """One server tried: where, and why it did not take the message (if it did not)."""
 
-    target: Target
-    outcome: str  # "delivered", "stopped", "rejected", "failed"
-    reason: str | None = None
+    __slots__ = ("target", "outcome", "reason")
+
+    def __init__(self, target: Target, outcome: str, reason: str | None = None) -> None:
+        self.target = target
+        self.outcome = outcome  # "delivered", "stopped", "rejected", "failed"
+        self.reason = reason
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"target": self.target.to_dict(), "outcome": self.outcome}
@@ -74,24 +84,30 @@ class Attempt:
         return out
 
 
-@dataclass
-class SendOutcome:
+class SendOutcome(Record):
     """What happened, stage by stage, on the last server tried."""
 
-    transcript: Transcript
-    target: Target | None = None
-    attempts: list[Attempt] = field(default_factory=list)
-    banner: Reply | None = None
-    ehlo: Reply | None = None
-    capabilities: dict[str, str] = field(default_factory=dict)
-    tls: TlsInfo | None = None
-    tls_note: str | None = None  # why there is no TLS (opportunistic mode)
-    auth_mechanism: str | None = None
-    auth_reply: Reply | None = None
-    result: TransactionResult | None = None
-    stopped_after: str | None = None
-    error: SmtpcliError | None = None
-    error_stage: str | None = None
+    __slots__ = ("transcript", "target", "attempts", "banner", "ehlo", "capabilities", "tls",
+                 "tls_note", "auth_mechanism", "auth_reply", "result", "stopped_after", "error",
+                 "error_stage")
+
+    def __init__(self, transcript: Transcript, target: Target | None = None,
+                 attempts: list[Attempt] | None = None, error: SmtpcliError | None = None,
+                 error_stage: str | None = None) -> None:
+        self.transcript = transcript
+        self.target = target
+        self.attempts: list[Attempt] = [] if attempts is None else attempts
+        self.banner: Reply | None = None
+        self.ehlo: Reply | None = None
+        self.capabilities: dict[str, str] = {}
+        self.tls: TlsInfo | None = None
+        self.tls_note: str | None = None  # why there is no TLS (opportunistic mode)
+        self.auth_mechanism: str | None = None
+        self.auth_reply: Reply | None = None
+        self.result: TransactionResult | None = None
+        self.stopped_after: str | None = None
+        self.error = error
+        self.error_stage = error_stage
 
     def exit_code(self, *, allow_partial: bool = False) -> ExitCode:
         """DESIGN.md: 0 delivered (or stopped cleanly), 3 could not complete, 4 transient,
@@ -193,9 +209,7 @@ def _session(conn: SmtpConnection, req: SendRequest, outcome: SendOutcome) -> No
         return
     topts = req.transaction
     if req.quit_after in ("mail", "rcpt") and topts.quit_after != req.quit_after:
-        from dataclasses import replace
-
-        topts = replace(topts, quit_after=req.quit_after)
+        topts = topts.replace(quit_after=req.quit_after)
     outcome.result = run_transaction(
         conn, req.envelope, req.content, eight_bit=req.eight_bit, smtputf8=req.smtputf8,
         options=topts,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import re
 import socket
-from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
 from smtpcli import __version__
 from smtpcli.errors import UsageError
+from smtpcli.records import Record
 
 _ADDR = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+$")
 
@@ -55,32 +55,43 @@ def needs_smtputf8(*addresses: str) -> bool:
     return any(not a.isascii() for a in addresses)
 
 
-@dataclass
-class MessageSpec:
+class MessageSpec(Record):
     """What to put in the message (see the ``send`` options of the same names)."""
 
-    from_header: str
-    to: list[str] = field(default_factory=list)
-    cc: list[str] = field(default_factory=list)
-    subject: str | None = None
-    body: str | None = None
-    html: str | None = None
-    attachments: list[str] = field(default_factory=list)
-    inline: list[str] = field(default_factory=list)
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    charset: str = "utf-8"
-    eight_bit: bool = False
-    server: str | None = None  # shown in the default test body
+    __slots__ = ("from_header", "to", "cc", "subject", "body", "html", "attachments", "inline",
+                 "headers", "charset", "eight_bit", "server")
+
+    def __init__(self, from_header: str, to: list[str] | None = None,
+                 cc: list[str] | None = None, subject: str | None = None,
+                 body: str | None = None, html: str | None = None,
+                 attachments: list[str] | None = None, inline: list[str] | None = None,
+                 headers: list[tuple[str, str]] | None = None, charset: str = "utf-8",
+                 eight_bit: bool = False, server: str | None = None) -> None:
+        self.from_header = from_header
+        self.to: list[str] = [] if to is None else to
+        self.cc: list[str] = [] if cc is None else cc
+        self.subject = subject
+        self.body = body
+        self.html = html
+        self.attachments: list[str] = [] if attachments is None else attachments
+        self.inline: list[str] = [] if inline is None else inline
+        self.headers: list[tuple[str, str]] = [] if headers is None else headers
+        self.charset = charset
+        self.eight_bit = eight_bit
+        self.server = server  # shown in the default test body
 
 
-@dataclass
-class BuiltMessage:
+class BuiltMessage(Record):
     """Wire-ready bytes (CRLF) plus what the transaction needs to know about them."""
 
-    data: bytes
-    message_id: str | None
-    smtputf8: bool
-    eight_bit: bool
+    __slots__ = ("data", "message_id", "smtputf8", "eight_bit")
+
+    def __init__(self, data: bytes, message_id: str | None, smtputf8: bool,
+                 eight_bit: bool) -> None:
+        self.data = data
+        self.message_id = message_id
+        self.smtputf8 = smtputf8
+        self.eight_bit = eight_bit
 
     @property
     def size(self) -> int:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
+
+from smtpcli.records import FrozenRecord
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?:\s|$)")
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(FrozenRecord):
     """A complete (possibly multi-line) reply: the code and the text of each line."""
 
+    __slots__ = ("code", "lines")
     code: int
-    lines: tuple[str, ...] = field(default_factory=tuple)
+    lines: tuple[str, ...]
+
+    def __init__(self, code: int, lines: tuple[str, ...] = ()) -> None:
+        self._set(code=code, lines=lines)
 
     @property
     def text(self) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any
 
 from smtpcli.errors import SmtpcliError, UsageError
+from smtpcli.records import Record
 from smtpcli.results import Report
 from smtpcli.smtp.auth import Credentials, read_secret_file, token_from_command
 from smtpcli.smtp.connection import ConnectOptions
@@ -115,19 +115,27 @@ class SendArgs:
 _SEND_ARG_NAMES = frozenset(SendArgs.__annotations__)
 
 
-@dataclass
-class SendPlan:
+class SendPlan(Record):
     """A checked send: the request (targets filled in by ``execute`` for direct delivery)."""
 
-    request: SendRequest
-    message: BuiltMessage | None
-    direct_domain: str | None
-    resolver: ResolverConfig | None  # None: --server without --nameserver (no lookup of ours)
-    allow_partial: bool
-    insecure: bool
-    port: int | None = None
-    tls_mode: TlsMode | None = None
-    opportunistic: bool = False  # direct to MX, certificate not verified (as MTAs deliver)
+    __slots__ = ("request", "message", "direct_domain", "resolver", "allow_partial", "insecure",
+                 "port", "tls_mode", "opportunistic")
+
+    def __init__(self, request: SendRequest, message: BuiltMessage | None,
+                 direct_domain: str | None, resolver: ResolverConfig | None,
+                 allow_partial: bool, insecure: bool, port: int | None = None,
+                 tls_mode: TlsMode | None = None, opportunistic: bool = False) -> None:
+        self.request = request
+        self.message = message
+        self.direct_domain = direct_domain
+        # None: --server without --nameserver (no lookup of ours)
+        self.resolver = resolver
+        self.allow_partial = allow_partial
+        self.insecure = insecure
+        self.port = port
+        self.tls_mode = tls_mode
+        # direct to MX, certificate not verified (as MTAs deliver)
+        self.opportunistic = opportunistic
 
     @property
     def credentials(self) -> Credentials | None:
@@ -302,15 +310,15 @@ def _message(
         domain = a.dkim_domain or (a.from_ and getaddresses([a.from_])[0][1].rsplit("@", 1)[-1]) \
             or mail_from.rsplit("@", 1)[-1]
         data = sign(message.data, DkimOptions(a.dkim_key, a.dkim_selector or "", domain))
-        message = replace(message, data=data)
+        message = message.replace(data=data)
     return message
 
 
 def with_password(plan: SendPlan, password: str) -> SendPlan:
     creds = plan.request.credentials
     assert creds is not None
-    request = replace(plan.request, credentials=Credentials(creds.user, password, creds.token))
-    return replace(plan, request=request)
+    request = plan.request.replace(credentials=Credentials(creds.user, password, creds.token))
+    return plan.replace(request=request)
 
 
 def execute(plan: SendPlan, listener: Listener | None = None) -> tuple[Report, SmtpcliError | None]:
@@ -334,7 +342,7 @@ def execute(plan: SendPlan, listener: Listener | None = None) -> tuple[Report, S
                        for h in hosts if h.addresses]
             for h in hosts:
                 transcript.info(f"MX {h.preference} {h.host}: {', '.join(h.addresses) or h.error}")
-            request = replace(request, targets=targets)
+            request = request.replace(targets=targets)
         elif plan.resolver is not None and plan.resolver.nameservers and not request.targets[0].is_ip \
                 and loopback_addresses(request.targets[0].host) is None:
             # --nameserver given: the server's name is resolved there too (DESIGN.md).
@@ -342,7 +350,7 @@ def execute(plan: SendPlan, listener: Listener | None = None) -> tuple[Report, S
 
             target = request.targets[0]
             addresses = resolve_host(target.host, plan.resolver, family=request.connect.family)
-            request = replace(request, targets=[target.with_addresses(addresses)])
+            request = request.replace(targets=[target.with_addresses(addresses)])
     except SmtpcliError as exc:
         if isinstance(exc, UsageError):
             raise

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from dataclasses import dataclass, field, replace
 
 from smtpcli.errors import UsageError
 from smtpcli.hostport import split_host_port
+from smtpcli.records import FrozenRecord
 
 DEFAULT_PORT = 25
 
@@ -56,8 +56,7 @@ def default_tls_mode(port: int) -> TlsMode:
     return TlsMode.OPPORTUNISTIC
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(FrozenRecord):
     """Where to connect: a host name or IP literal, a port, a TLS mode.
 
     ``addresses`` optionally pins the IP addresses to connect to (for example the A/AAAA answers of
@@ -65,11 +64,17 @@ class Target:
     certificate checks.
     """
 
+    __slots__ = ("host", "port", "tls", "addresses", "given")
     host: str
-    port: int = DEFAULT_PORT
-    tls: TlsMode = TlsMode.OPPORTUNISTIC
-    addresses: tuple[str, ...] = field(default_factory=tuple)
-    given: str = ""
+    port: int
+    tls: TlsMode
+    addresses: tuple[str, ...]
+    given: str
+
+    def __init__(self, host: str, port: int = DEFAULT_PORT,
+                 tls: TlsMode = TlsMode.OPPORTUNISTIC, addresses: tuple[str, ...] = (),
+                 given: str = "") -> None:
+        self._set(host=host, port=port, tls=tls, addresses=addresses, given=given)
 
     @property
     def is_ip(self) -> bool:
@@ -82,7 +87,7 @@ class Target:
         return f"{host}:{self.port}"
 
     def with_addresses(self, addresses: list[str] | tuple[str, ...]) -> Target:
-        return replace(self, addresses=tuple(addresses))
+        return self.replace(addresses=tuple(addresses))
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"host": self.host, "port": self.port, "tls": self.tls.value}

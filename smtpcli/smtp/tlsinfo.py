@@ -17,10 +17,10 @@ import functools
 import ipaddress
 import ssl
 import warnings
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from smtpcli.errors import TlsError, UsageError
+from smtpcli.records import FrozenRecord, Record
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -33,18 +33,27 @@ TLS_VERSIONS = {
 }
 
 
-@dataclass(frozen=True)
-class TlsOptions:
+class TlsOptions(FrozenRecord):
     """What the user asked for: trust anchors, verification, SNI, minimum version, client cert."""
 
-    verify: bool = True
-    cafile: str | None = None
-    sni: str | None = None
-    min_version: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
+    __slots__ = ("verify", "cafile", "sni", "min_version", "client_cert", "client_key",
+                 "unverified_because")
+    verify: bool
+    cafile: str | None
+    sni: str | None
+    min_version: str | None
+    client_cert: str | None
+    client_key: str | None
     # Why verification is off, as the transcript says it (only read when ``verify`` is False).
-    unverified_because: str = "--insecure"
+    unverified_because: str
+
+    def __init__(self, verify: bool = True, cafile: str | None = None, sni: str | None = None,
+                 min_version: str | None = None, client_cert: str | None = None,
+                 client_key: str | None = None,
+                 unverified_because: str = "--insecure") -> None:
+        self._set(verify=verify, cafile=cafile, sni=sni, min_version=min_version,
+                  client_cert=client_cert, client_key=client_key,
+                  unverified_because=unverified_because)
 
 
 def make_context(options: TlsOptions) -> ssl.SSLContext:
@@ -77,41 +86,52 @@ def make_context(options: TlsOptions) -> ssl.SSLContext:
     return ctx
 
 
-@dataclass
-class CertInfo:
+class CertInfo(Record):
     """One certificate of the chain, as facts."""
 
-    subject: str
-    issuer: str
-    sans: list[str]
-    not_before: str
-    not_after: str
-    serial: str
-    sha256: str
-    sha1: str
-    key: str
-    signature_algorithm: str | None
-    self_signed: bool
-    expired: bool
-    not_yet_valid: bool
+    __slots__ = ("subject", "issuer", "sans", "not_before", "not_after", "serial", "sha256",
+                 "sha1", "key", "signature_algorithm", "self_signed", "expired", "not_yet_valid")
+
+    def __init__(self, *, subject: str, issuer: str, sans: list[str], not_before: str,
+                 not_after: str, serial: str, sha256: str, sha1: str, key: str,
+                 signature_algorithm: str | None, self_signed: bool, expired: bool,
+                 not_yet_valid: bool) -> None:
+        self.subject = subject
+        self.issuer = issuer
+        self.sans = sans
+        self.not_before = not_before
+        self.not_after = not_after
+        self.serial = serial
+        self.sha256 = sha256
+        self.sha1 = sha1
+        self.key = key
+        self.signature_algorithm = signature_algorithm
+        self.self_signed = self_signed
+        self.expired = expired
+        self.not_yet_valid = not_yet_valid
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
-@dataclass
-class TlsInfo:
+class TlsInfo(Record):
     """Facts of one TLS session."""
 
-    protocol: str | None = None
-    cipher: str | None = None
-    cipher_bits: int | None = None
-    server_name: str | None = None
-    chain: list[CertInfo] = field(default_factory=list)
-    verified: bool | None = None
-    verify_error: str | None = None
-    verification: str = "openssl"  # "openssl" (handshake decided) or "after-handshake" (insecure)
-    hostname_match: bool | None = None
+    __slots__ = ("protocol", "cipher", "cipher_bits", "server_name", "chain", "verified",
+                 "verify_error", "verification", "hostname_match")
+
+    def __init__(self, protocol: str | None = None, cipher: str | None = None,
+                 cipher_bits: int | None = None, server_name: str | None = None) -> None:
+        self.protocol = protocol
+        self.cipher = cipher
+        self.cipher_bits = cipher_bits
+        self.server_name = server_name
+        self.chain: list[CertInfo] = []
+        self.verified: bool | None = None
+        self.verify_error: str | None = None
+        # "openssl" (handshake decided) or "after-handshake" (insecure)
+        self.verification = "openssl"
+        self.hostname_match: bool | None = None
 
     @property
     def leaf(self) -> CertInfo | None:

@@ -17,10 +17,10 @@ Rejections are results (``TransactionResult``), not exceptions; protocol failure
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from smtpcli.errors import UsageError
+from smtpcli.records import FrozenRecord, Record
 from smtpcli.smtp.auth import NotAdvertisedError
 from smtpcli.smtp.reply import Reply
 
@@ -32,35 +32,51 @@ SHOWN_CONTENT_LINES = 40
 DSN_NOTIFY = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(FrozenRecord):
     """The SMTP envelope (RFC 5321 2.3.1): reverse-path and forward-paths."""
 
+    __slots__ = ("mail_from", "recipients")
     mail_from: str
     recipients: tuple[str, ...]
 
+    def __init__(self, mail_from: str, recipients: tuple[str, ...]) -> None:
+        self._set(mail_from=mail_from, recipients=recipients)
 
-@dataclass(frozen=True)
-class TransactionOptions:
+
+class TransactionOptions(FrozenRecord):
     """ESMTP choices for one transaction (the ``send`` options of the same names)."""
 
-    pipelining: bool = True  # use PIPELINING when advertised
-    bdat: bool = False
-    chunk_size: int = 0  # BDAT chunk size; 0 = one chunk
-    dsn_notify: str | None = None  # e.g. "SUCCESS,FAILURE" or "NEVER"
-    dsn_ret: str | None = None  # FULL | HDRS
-    envid: str | None = None
-    orcpt: bool = True  # with DSN: ORCPT=rfc822;<addr> on each RCPT
-    requiretls: bool = False
-    mail_params: tuple[str, ...] = ()
-    rcpt_params: tuple[str, ...] = ()
-    quit_after: str | None = None  # "mail" or "rcpt": stop before the content
+    __slots__ = ("pipelining", "bdat", "chunk_size", "dsn_notify", "dsn_ret", "envid", "orcpt",
+                 "requiretls", "mail_params", "rcpt_params", "quit_after")
+    pipelining: bool  # use PIPELINING when advertised
+    bdat: bool
+    chunk_size: int  # BDAT chunk size; 0 = one chunk
+    dsn_notify: str | None  # e.g. "SUCCESS,FAILURE" or "NEVER"
+    dsn_ret: str | None  # FULL | HDRS
+    envid: str | None
+    orcpt: bool  # with DSN: ORCPT=rfc822;<addr> on each RCPT
+    requiretls: bool
+    mail_params: tuple[str, ...]
+    rcpt_params: tuple[str, ...]
+    quit_after: str | None  # "mail" or "rcpt": stop before the content
+
+    def __init__(self, pipelining: bool = True, bdat: bool = False, chunk_size: int = 0,
+                 dsn_notify: str | None = None, dsn_ret: str | None = None,
+                 envid: str | None = None, orcpt: bool = True, requiretls: bool = False,
+                 mail_params: tuple[str, ...] = (), rcpt_params: tuple[str, ...] = (),
+                 quit_after: str | None = None) -> None:
+        self._set(pipelining=pipelining, bdat=bdat, chunk_size=chunk_size,
+                  dsn_notify=dsn_notify, dsn_ret=dsn_ret, envid=envid, orcpt=orcpt,
+                  requiretls=requiretls, mail_params=mail_params, rcpt_params=rcpt_params,
+                  quit_after=quit_after)
 
 
-@dataclass
-class RecipientResult:
-    address: str
-    reply: Reply
+class RecipientResult(Record):
+    __slots__ = ("address", "reply")
+
+    def __init__(self, address: str, reply: Reply) -> None:
+        self.address = address
+        self.reply = reply
 
     @property
     def accepted(self) -> bool:
@@ -70,19 +86,22 @@ class RecipientResult:
         return {"address": self.address, "accepted": self.accepted, "reply": self.reply.to_dict()}
 
 
-@dataclass
-class TransactionResult:
+class TransactionResult(Record):
     """What each step answered; ``data_reply`` is None when the content was never sent."""
 
-    mail_reply: Reply | None = None
-    recipients: list[RecipientResult] = field(default_factory=list)
-    data_reply: Reply | None = None
-    queue_id: str | None = None
-    mail_params: list[str] = field(default_factory=list)
-    pipelined: bool = False
-    method: str = "DATA"
-    stopped_after: str | None = None
-    closed_by_server: bool = False  # a 421 ended the session (RFC 5321 3.8)
+    __slots__ = ("mail_reply", "recipients", "data_reply", "queue_id", "mail_params", "pipelined",
+                 "method", "stopped_after", "closed_by_server")
+
+    def __init__(self, mail_params: list[str] | None = None, method: str = "DATA") -> None:
+        self.mail_reply: Reply | None = None
+        self.recipients: list[RecipientResult] = []
+        self.data_reply: Reply | None = None
+        self.queue_id: str | None = None
+        self.mail_params: list[str] = [] if mail_params is None else mail_params
+        self.pipelined = False
+        self.method = method
+        self.stopped_after: str | None = None
+        self.closed_by_server = False  # a 421 ended the session (RFC 5321 3.8)
 
     @property
     def accepted(self) -> list[RecipientResult]:
@@ -108,20 +127,31 @@ class TransactionResult:
         }
 
 
+# (words one of which a match must contain, pattern). A pattern is compiled (by re's cache)
+# only when the reply holds one of its words: a plain "250 2.0.0 Ok" compiles one, not five.
 _QUEUE_ID_PATTERNS = [
-    r"queued as ([A-Za-z0-9._\-]+)",                  # Postfix, Exchange-ish
-    r"\bid=([A-Za-z0-9._\-]+)",                       # Exim
-    r"\bOK\s+(\d+ [A-Za-z0-9._\-]+) - gsmtp",           # Gmail
-    r"Message accepted for delivery.*?<?([A-Za-z0-9._\-]+@[^>\s]+)>?",
-    r"\b(?:Ok|queued|accepted)[:\s]+([A-Za-z0-9]{8,}[A-Za-z0-9._\-]*)\s*$",
+    (("queued as",), r"queued as ([A-Za-z0-9._\-]+)"),  # Postfix, Exchange-ish
+    (("id=",), r"\bid=([A-Za-z0-9._\-]+)"),  # Exim
+    (("gsmtp",), r"\bOK\s+(\d+ [A-Za-z0-9._\-]+) - gsmtp"),  # Gmail
+    (("message accepted for delivery",),
+     r"Message accepted for delivery.*?<?([A-Za-z0-9._\-]+@[^>\s]+)>?"),
+    (("ok", "queued", "accepted"),
+     r"\b(?:Ok|queued|accepted)[:\s]+([A-Za-z0-9]{8,}[A-Za-z0-9._\-]*)\s*$"),
 ]
+
+# What re.I matches that str.lower() does not bring to these ASCII words: dotless i, long s,
+# and the dot that "İ".lower() leaves after the i.
+_FOLD = {0x131: "i", 0x17F: "s", 0x307: None}
 
 
 def queue_id(reply: Reply) -> str | None:
     """The server's queue id from the final 250 (formats of the common MTAs), if any."""
     text = " ".join(reply.lines)
-    for pattern in _QUEUE_ID_PATTERNS:
-        m = re.search(pattern, text, re.I)  # re caches compiled patterns; compiled when needed
+    folded = text.lower().translate(_FOLD)
+    for words, pattern in _QUEUE_ID_PATTERNS:
+        if not any(w in folded for w in words):
+            continue
+        m = re.search(pattern, text, re.I)
         if m:
             return m.group(1)
     return None

@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from smtpcli.records import FrozenRecord, Record
 
 Direction = Literal["sent", "recv", "tls", "info"]
 
@@ -22,14 +23,17 @@ STAGES = ("connect", "tls", "banner", "ehlo", "starttls", "auth", "mail", "rcpt"
 REDACTED = "[redacted]"
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(FrozenRecord):
     """One transcript line. ``t`` is milliseconds since the transcript started."""
 
+    __slots__ = ("t", "stage", "dir", "line")
     t: float
     stage: str
     dir: Direction
     line: str
+
+    def __init__(self, t: float, stage: str, dir: Direction, line: str) -> None:
+        self._set(t=t, stage=stage, dir=dir, line=line)
 
     def to_dict(self) -> dict[str, Any]:
         return {"t": self.t, "stage": self.stage, "dir": self.dir, "line": self.line}
@@ -38,20 +42,23 @@ class Event:
 Listener = Callable[[Event], None]
 
 
-@dataclass
-class Transcript:
+class Transcript(Record):
     """Collects events and stage timings; thread-unsafe by design (one connection, one thread)."""
 
-    redact_secrets: bool = True
-    events: list[Event] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    listeners: list[Listener] = field(default_factory=list)
-    stage: str = "connect"
-    start: float = field(default_factory=time.monotonic)
-    # While True, sent lines are secret material (AUTH payloads) and are redacted.
-    secret_mode: bool = False
-    # The innermost stage an exception escaped from (what failed), for error reports.
-    failed_stage: str | None = None
+    __slots__ = ("redact_secrets", "events", "timings", "listeners", "stage", "start",
+                 "secret_mode", "failed_stage")
+
+    def __init__(self, redact_secrets: bool = True) -> None:
+        self.redact_secrets = redact_secrets
+        self.events: list[Event] = []
+        self.timings: dict[str, float] = {}
+        self.listeners: list[Listener] = []
+        self.stage = "connect"
+        self.start = time.monotonic()
+        # While True, sent lines are secret material (AUTH payloads) and are redacted.
+        self.secret_mode = False
+        # The innermost stage an exception escaped from (what failed), for error reports.
+        self.failed_stage: str | None = None
 
     def elapsed_ms(self) -> float:
         return round((time.monotonic() - self.start) * 1000, 1)
