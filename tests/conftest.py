@@ -31,6 +31,16 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 import pytest  # noqa: E402
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+# --- issue 11b: one example budget for every property test -----------------------------------
+# The property tests name no max_examples of their own (except where fewer are needed), so the
+# profile decides: Hypothesis' own default of 100 per property in the everyday suite; a deeper
+# search with HYPOTHESIS_PROFILE=thorough (1,000 each), e.g. before a release.
+_hypothesis_settings.register_profile("default", max_examples=100)
+_hypothesis_settings.register_profile("thorough", max_examples=1000)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+# --- end issue 11b ---------------------------------------------------------------------------
 
 from tests.servers.certs import certs, tls_certs  # noqa: E402
 from tests.servers.dns_fixture import dns_server  # noqa: E402
