@@ -53,7 +53,7 @@ value = st.one_of(st.sampled_from(["none", "reject", "r", "s", "0:1", "afrf", "1
                   st.text(max_size=10))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.lists(st.tuples(tag, value), max_size=7), st.sampled_from(["; ", ";", " ; "]),
        st.sampled_from(["", ";", ";;"]))
 def test_any_record_lints_and_every_fix_is_valid(pairs: list[tuple[str, str]], sep: str,

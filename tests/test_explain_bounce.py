@@ -179,7 +179,7 @@ _PIECES = st.sampled_from([
 ])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(st.lists(_PIECES, max_size=25), st.text(max_size=80))
 def test_any_message_is_read_without_crashing(pieces: list[str], noise: str) -> None:
     """Whatever the layout, the reader returns records or says there are none."""

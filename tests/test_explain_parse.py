@@ -77,7 +77,7 @@ def test_bare_detection() -> None:
     assert not parse_reply("550 5.7.26 go away").bare  # type: ignore[union-attr]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.text())
 def test_any_text_never_crashes_the_parser(text: str) -> None:
     replies = find_replies(text)
@@ -97,7 +97,7 @@ _REPLYISH = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)
 @given(_REPLYISH)
 def test_reply_like_text_only_ever_raises_usage_error(text: str) -> None:
     try:

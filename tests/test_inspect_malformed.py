@@ -126,7 +126,7 @@ header_values = st.one_of(
 header_lines = st.lists(st.tuples(header_names, header_values, st.booleans()), max_size=12)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(header_lines, st.binary(max_size=200), st.sampled_from([b"\r\n", b"\n"]))
 def test_hypothesis_headers_never_crash(lines, body, eol) -> None:
     raw = b""
@@ -139,7 +139,7 @@ def test_hypothesis_headers_never_crash(lines, body, eol) -> None:
     json.dumps(report.to_dict())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.text(max_size=300))
 def test_hypothesis_received_and_authres_parsers(text: str) -> None:
     hop = parse_received(text)

@@ -17,7 +17,7 @@ from smtpcli.hostport import split_host_port
 from smtpcli.server.config import parse_listen
 from smtpcli.smtp.target import parse_target
 
-FAST = settings(max_examples=200, deadline=None)
+FAST = settings(deadline=None)
 ipv4 = st.ip_addresses(v=4).map(str)
 ipv6 = st.ip_addresses(v=6).map(str)
 ports = st.integers(1, 65535)

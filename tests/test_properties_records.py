@@ -30,7 +30,7 @@ from smtpcli.dnsq.client import DnsClient
 from smtpcli.dnsq.resolver import ResolverConfig
 from tests.servers.dns_fixture import DnsServer, start_dns_server
 
-FAST = settings(max_examples=200, deadline=None)
+FAST = settings(deadline=None)
 # Examples that ask the loopback DNS server: fewer, they cost a few round trips each.
 DNS = settings(max_examples=80, deadline=None)
 

@@ -26,9 +26,9 @@ from smtpcli.server.faults import (
     parse_reply,
 )
 
-FAST = settings(max_examples=200, deadline=None)
+FAST = settings(deadline=None)
 # Header generators are slower per example (regex-drawn names): fewer examples.
-HEADERS = settings(max_examples=100, deadline=None)
+HEADERS = settings(deadline=None)
 
 # --- serve: --reply / --delay / --drop ---------------------------------------------------------
 

@@ -18,7 +18,7 @@ from smtpcli.smtp.sendplan import _addresses
 from smtpcli.smtp.target import Target, TlsMode, default_tls_mode, parse_target
 from smtpcli.smtp.transaction import _QUEUE_ID_PATTERNS, check_param, queue_id
 
-FAST = settings(max_examples=200, deadline=None)
+FAST = settings(deadline=None)
 
 # --- targets -------------------------------------------------------------------------------
 

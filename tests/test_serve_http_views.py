@@ -19,7 +19,7 @@ def _stdlib(value: str) -> list[dict[str, str]]:
             for n, a in email.utils.getaddresses([value]) if a or n]
 
 
-@settings(max_examples=500)
+@settings()
 @given(ADDRESS_CHARS)
 def test_address_fast_path_agrees_with_the_standard_library(value: str) -> None:
     assert _addresses([value]) == _stdlib(value)
