@@ -30,7 +30,7 @@ from smtpcli.errors import (
     UsageError,
 )
 from smtpcli.results import Finding, Report, Status, problem_counts
-from smtpcli.smtp.target import Target, TlsMode, loopback_addresses, parse_target
+from smtpcli.smtp.target import Target, TlsMode, is_ip, loopback_addresses, parse_target
 
 EXTENSIONS = ("PIPELINING", "CHUNKING", "SMTPUTF8", "DSN", "REQUIRETLS", "8BITMIME",
               "ENHANCEDSTATUSCODES", "SIZE", "STARTTLS", "AUTH")
@@ -110,7 +110,7 @@ def probe_address(host: str, address: str, port: int, implicit: bool,
     from smtpcli.smtp.tlsinfo import TlsOptions
 
     result = AddressProbe(host, address, port)
-    sni = None if _is_ip(host) else host
+    sni = None if is_ip(host) else host
     options = ConnectOptions(
         timeout=opts.timeout, ehlo_name=opts.ehlo_name,
         tls=TlsOptions(verify=False, cafile=opts.cafile, sni=sni,
@@ -238,15 +238,6 @@ def _tls_facts(result: AddressProbe, conn: Any) -> None:
     result.facts["tls"] = tls.to_dict()
 
 
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
 
 # ---- findings from one address's facts --------------------------------------------------------
 
@@ -356,7 +347,7 @@ class HostPlan:
 def _is_domain_text(text: str) -> bool:
     """A bare name (no scheme, port or brackets, not an IP): look up its MX records."""
     raw = text.strip()
-    return "://" not in raw and ":" not in raw and "[" not in raw and not _is_ip(raw)
+    return "://" not in raw and ":" not in raw and "[" not in raw and not is_ip(raw)
 
 
 async def _plan(text: str, opts: ProbeOptions, client: DnsClient,
@@ -364,7 +355,7 @@ async def _plan(text: str, opts: ProbeOptions, client: DnsClient,
     from smtpcli.smtp.mx import UndeliverableDomainError, resolve_mx_async
 
     target = parse_target(text, port=opts.port)
-    if _is_ip(target.host):
+    if is_ip(target.host):
         version = 6 if ":" in target.host else 4
         if opts.family and opts.family != version:
             raise UsageError(f"-{opts.family} given, but {target.host} is an IPv{version} "
@@ -483,7 +474,7 @@ async def probe_async(text: str, opts: ProbeOptions) -> tuple[Report, list[Addre
     # Scheduled after the jobs, so it starts once their connections are on their way.
     prepared = asyncio.ensure_future(_prepare_soon(main_context, verify_context)) \
         if n_addresses else None
-    dane = opts.dane and not _is_ip(target.host) and loopback_addresses(target.host) is None
+    dane = opts.dane and not is_ip(target.host) and loopback_addresses(target.host) is None
     tlsa_jobs = [_tlsa(client, p.host, port) for p in plans] if dane else []
     mta_job = _mta_sts(client, domain, opts) if (domain and opts.mta_sts) else None
     gathered = await asyncio.gather(*jobs, *tlsa_jobs, *([mta_job] if mta_job else []))
@@ -600,7 +591,7 @@ def _side(kind: str, host: str, address: str, port: int, implicit: bool,
         return []
     target = Target(host, port, TlsMode.IMPLICIT if implicit else TlsMode.NONE, (address,))
     options = ConnectOptions(timeout=opts.timeout, ehlo_name=opts.ehlo_name, with_chain=False)
-    sni = None if _is_ip(host) else host
+    sni = None if is_ip(host) else host
     if kind == "verify":
         return [verify_handshake(target, options, sni, opts.cafile, context)]
     return accepted_versions(target, options, sni)

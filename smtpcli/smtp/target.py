@@ -78,7 +78,7 @@ class Target(FrozenRecord):
 
     @property
     def is_ip(self) -> bool:
-        return _is_ip(self.host)
+        return is_ip(self.host)
 
     @property
     def display(self) -> str:
@@ -111,7 +111,8 @@ def loopback_addresses(host: str, family: int = 0) -> tuple[str, ...] | None:
     return tuple(a for a in LOOPBACK if family in (0, 6 if ":" in a else 4))
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """True for an IPv4 or IPv6 address literal (no brackets)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -129,7 +130,7 @@ def _parse_port(text: str, given: str) -> int:
 def _check_host(host: str, given: str) -> str:
     if not host:
         raise UsageError(f"no host in target {given!r}")
-    if _is_ip(host):
+    if is_ip(host):
         return host
     name = host.rstrip(".")
     labels = name.split(".")
@@ -169,7 +170,7 @@ def parse_target(text: str, *, tls: TlsMode | str | None = None, port: int | Non
     text_port: int | None = None
     if raw.count(":") > 1 and not raw.startswith("["):
         host = raw  # a bare IPv6 literal without port
-        if not _is_ip(host):
+        if not is_ip(host):
             raise UsageError(f"invalid target {given!r}: bracket IPv6 addresses as [addr]:port")
     else:
         host, port_text = split_host_port(raw, "target")
