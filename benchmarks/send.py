@@ -36,6 +36,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str,
+                   tries: int = 100) -> tuple[int, subprocess.Popen[bytes]]:
+    """``(port, proc)`` once something accepts on ``port``; ``what`` names it if never."""
+    for _ in range(tries):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return port, proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"{what} did not start")
+
+
 def start_sink() -> tuple[int, object]:
     sink = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if os.path.exists("/usr/sbin/smtp-sink") else None)
     port = free_port()
@@ -45,14 +58,7 @@ def start_sink() -> tuple[int, object]:
             cmd += ["-u", "nobody"]
         cmd += ["-c", f"127.0.0.1:{port}", "1000"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return port, proc
-            except OSError:
-                time.sleep(0.05)
-        proc.kill()
-        raise SystemExit("smtp-sink did not start")
+        return wait_listening(port, proc, "smtp-sink", tries=50)
     sys.path.insert(0, str(ROOT))
     from tests.servers.smtp_fixture import start_smtp_server
 
@@ -92,14 +98,7 @@ def start_tls_server() -> tuple[int, subprocess.Popen[bytes]]:
         [sys.executable, "-m", "smtpcli", "serve", "--listen", f"127.0.0.1:{port}",
          "--tls-self-signed", "--exit-after", "600"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return port, proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("smtpcli serve did not start")
+    return wait_listening(port, proc, "smtpcli serve")
 
 
 def main() -> None:
