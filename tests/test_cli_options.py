@@ -9,7 +9,10 @@ import smtplib
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.servers.bdat_server import bdat_server  # noqa: F401  (fixture)
 from tests.servers.serve_bench_helpers import capture_server, start_serve_process  # noqa: F401
@@ -133,6 +136,22 @@ def test_serve_greylist_and_tarpit() -> None:
     sp.terminate()
     rc, events, _ = sp.finish()
     assert rc == 0 and any(e.get("event") == "fault" for e in events)
+
+
+def test_serve_delay_and_drop_from_the_command_line() -> None:
+    sp = start_serve_process("--delay", "rcpt:300", "--drop", "data", "--exit-after", "10")
+    with smtplib.SMTP("127.0.0.1", sp.port, timeout=10) as client:
+        client.ehlo("client.test")
+        client.mail("a@example.test")
+        started = time.monotonic()
+        assert client.rcpt("b@example.test")[0] == 250
+        assert time.monotonic() - started >= 0.25  # the scripted delay, not a speed claim
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            client.data(b"Subject: x\r\n\r\ny\r\n")
+    sp.terminate()
+    rc, events, _ = sp.finish()
+    actions = {e.get("action") for e in events if e.get("event") == "fault"}
+    assert rc == 0 and {"delay", "drop"} <= actions
 
 
 # ---- bench, probe, check-domain, inspect ---------------------------------------------------

@@ -229,3 +229,33 @@ def test_bench_refused_says_it_plainly(run) -> None:
         port = s.getsockname()[1]  # bound, not listening: refused
         code, _, err = run("bench", f"127.0.0.1:{port}", "-n", "1")
     assert code == 3 and f"cannot connect to 127.0.0.1:{port}: Connection refused" in err
+
+
+def test_every_option_in_help_is_exercised_by_a_test() -> None:
+    """Each visible option of every command appears, quoted, in some test's command line."""
+    import re
+    from pathlib import Path
+
+    import click
+
+    from smtpcli.cli.main import cli
+
+    text = "\n".join(p.read_text(encoding="utf-8")
+                     for p in Path(__file__).resolve().parent.rglob("*.py"))
+    untested: list[str] = []
+
+    def walk(command: click.Command, path: list[str], ctx: click.Context) -> None:
+        for param in command.params:
+            opts = [*param.opts, *param.secondary_opts]
+            if not isinstance(param, click.Option) or param.hidden or "--help" in opts:
+                continue
+            if not any(re.search(r"['\"]" + re.escape(o) + r"(['\"=]| )", text) for o in opts):
+                untested.append(f"{' '.join(path)} {opts[0]}")
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                if sub is not None and not sub.hidden:
+                    walk(sub, [*path, name], click.Context(sub, parent=ctx, info_name=name))
+
+    walk(cli, ["smtpcli"], click.Context(cli, info_name="smtpcli"))
+    assert not untested, untested

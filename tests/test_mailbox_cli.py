@@ -45,8 +45,13 @@ def test_wait_list_show_clear(cli, served) -> None:
     code, out, _ = cli("mailbox", "show", "latest", "--raw", "--http", url)
     assert code == 0 and f"Subject: {tag} welcome" in out
 
+    _send(served, f"{tag} second", "eve@example.test")
+    code, out, _ = cli("mailbox", "list", tag, "--limit", "1", "--http", url, "--json")
+    listed = json.loads(out)["facts"]
+    assert code == 0 and len(listed["messages"]) == 1 and listed["messages_count"] == 2
+
     code, out, _ = cli("mailbox", "clear", tag, "--http", url, "--json")
-    assert code == 0 and json.loads(out)["facts"]["deleted"] == 1
+    assert code == 0 and json.loads(out)["facts"]["deleted"] == 2
     code, out, _ = cli("mailbox", "list", tag, "--http", url, "--json")
     assert json.loads(out)["facts"]["messages_count"] == 0
 
