@@ -99,7 +99,7 @@ def regular_install(tmp: Path) -> tuple[str, str]:
     python = str(tmp / "bin" / "python")
     subprocess.run([python, "-m", "compileall", "-q", str(purelib / "smtpcli")], check=True)
     script = tmp / "bin" / "smtpcli"
-    script.write_text(f"#!{python}\nfrom smtpcli.cli.main import run\n"
+    script.write_text(f"#!{python}\nfrom smtpcli.cli.entry import run\n"
                       "if __name__ == '__main__':\n    run()\n")
     script.chmod(0o755)
     return python, str(script)

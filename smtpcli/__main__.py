@@ -1,5 +1,5 @@
 """Allow ``python -m smtpcli``."""
 
-from smtpcli.cli.main import run
+from smtpcli.cli.entry import run
 
 run()

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from smtpcli import __version__
-from smtpcli.cli.registry import COMMANDS
+from smtpcli.cli.registry import COMMANDS, command_word
 from smtpcli.cli.state import STATE
 from smtpcli.errors import ExitCode, SmtpcliError
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     STATE.traceback = "--traceback" in args or env not in ("", "0", "false", "no", "off", "f", "n")
     # Known before parsing, so that even a usage error is a JSON document in --json mode.
     STATE.json = "--json" in args
-    STATE.command = next((a for a in args if a in COMMANDS), None)
+    STATE.command = command_word(args, COMMANDS)
     from smtpcli.render.terminal import help_width
 
     # click's help formatter would import shutil for this (bz2, lzma, zlib with it).

@@ -1,5 +1,15 @@
 """The command table: name -> (module, one-line help). Modules are imported only when run."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+# Global options that take a value, so that ``--profile send probe`` is read as ``probe``.
+GLOBAL_OPTIONS_WITH_VALUE = ("--profile",)
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "send": ("smtpcli.cli.send", "Send a test message (TLS, AUTH, MIME, DKIM, live transcript)."),
     "session": ("smtpcli.cli.session", "Interactive SMTP session with completion and helpers."),
@@ -13,3 +23,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dkim": ("smtpcli.cli.dkim", "DKIM keys: generate, sign, verify, check a published key."),
     "demo": ("smtpcli.cli.demo", "Run the main commands against a local server, offline."),
 }
+
+
+def command_word(args: list[str], commands: Mapping[str, object]) -> str | None:
+    """The subcommand named in ``args`` (the first word that names one), or None."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in GLOBAL_OPTIONS_WITH_VALUE:
+            skip = True
+        elif arg in commands:
+            return arg
+    return None

@@ -335,7 +335,10 @@ class SmtpConnection(smtplib.SMTP):
         sock = self.sock
         if sock is None:
             return False
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        # Bytes OpenSSL has decrypted but not handed out yet are invisible to select().
+        # (Duck-typed: a plain socket must not load the ssl module; startup.py defers it.)
+        pending = getattr(sock, "pending", None)
+        if pending is not None and pending():
             return True
         try:
             readable, _, _ = select.select([sock], [], [], 0)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from email import policy as email_policy
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid, parseaddr
+from email.utils import formatdate, getaddresses, parseaddr
 
 from smtpcli import __version__
 from smtpcli.errors import UsageError
@@ -142,6 +143,15 @@ def default_body(spec: MessageSpec, date: str, message_id: str) -> str:
     )
 
 
+def new_message_id(domain: str) -> str:
+    """A unique Message-ID (RFC 5322 3.6.4) in email.utils.make_msgid's layout.
+
+    make_msgid draws its number from ``random``, a module a send otherwise never loads; and
+    without a domain it calls getfqdn() (a DNS lookup), so the domain is always given."""
+    unique = int.from_bytes(os.urandom(8), "big")
+    return f"<{time.time_ns() // 10_000_000}.{os.getpid()}.{unique}.smtpcli@{domain}>"
+
+
 def build_message(spec: MessageSpec) -> BuiltMessage:
     """Build the MIME message for ``spec`` (files that cannot be read are usage errors)."""
     _, from_addr = header_address(spec.from_header, "From")
@@ -152,11 +162,10 @@ def build_message(spec: MessageSpec) -> BuiltMessage:
     policy = policy.clone(cte_type="8bit" if spec.eight_bit else "7bit")
     msg = EmailMessage(policy=policy)
     date = formatdate(localtime=True)
-    # make_msgid without a domain calls getfqdn() (a DNS lookup): always pass the domain.
     domain = _domain_of(from_addr)
     if not utf8 and not domain.isascii():  # the idna codec is imported only when needed
         domain = domain.encode("idna").decode()
-    message_id = make_msgid("smtpcli", domain=domain)
+    message_id = new_message_id(domain)
     msg["Date"] = date
     msg["From"] = spec.from_header
     if spec.to:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import socket
 
 from smtpcli.errors import UsageError
 from smtpcli.hostport import split_host_port
@@ -113,6 +114,14 @@ def loopback_addresses(host: str, family: int = 0) -> tuple[str, ...] | None:
 
 def is_ip(text: str) -> bool:
     """True for an IPv4 or IPv6 address literal (no brackets)."""
+    if ":" not in text:
+        # Dotted-quad IPv4: inet_pton takes exactly ipaddress's grammar (four decimal
+        # octets, no leading zeros), and a one-message send need not load ipaddress for it.
+        try:
+            socket.inet_pton(socket.AF_INET, text)
+        except (OSError, ValueError):
+            return False
+        return True
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import ipaddress
+import os
 import ssl
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +27,9 @@ from smtpcli.records import FrozenRecord, Record
 if TYPE_CHECKING:
     from cryptography import x509
 
-TLS_VERSIONS = {
-    "1.0": ssl.TLSVersion.TLSv1,
-    "1.1": ssl.TLSVersion.TLSv1_1,
-    "1.2": ssl.TLSVersion.TLSv1_2,
-    "1.3": ssl.TLSVersion.TLSv1_3,
-}
+# Names only: the ssl.TLSVersion members are looked up when a context is made, so that a
+# plain-text send never loads ssl (see smtpcli/cli/startup.py).
+TLS_VERSIONS = {"1.0": "TLSv1", "1.1": "TLSv1_1", "1.2": "TLSv1_2", "1.3": "TLSv1_3"}
 
 
 class TlsOptions(FrozenRecord):
@@ -58,7 +57,16 @@ class TlsOptions(FrozenRecord):
 
 def make_context(options: TlsOptions) -> ssl.SSLContext:
     """An ``SSLContext`` for a client; bad files or versions are usage errors (exit 2)."""
-    ctx = ssl.create_default_context()
+    if options.verify:
+        ctx = ssl.create_default_context()
+    else:
+        # What create_default_context does, minus loading the system trust store, which
+        # only a verifying handshake reads (OpenSSL 3 takes 10-20 ms to parse it); without
+        # verification the chain is judged afterwards against the store (verify_chain).
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        keylog = os.environ.get("SSLKEYLOGFILE")
+        if keylog and not sys.flags.ignore_environment:
+            ctx.keylog_filename = keylog
     if options.cafile:
         try:
             ctx.load_verify_locations(cafile=options.cafile)
@@ -68,11 +76,12 @@ def make_context(options: TlsOptions) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     if options.min_version:
-        version = TLS_VERSIONS.get(options.min_version)
-        if version is None:
+        name = TLS_VERSIONS.get(options.min_version)
+        if name is None:
             raise UsageError(
                 f"unknown TLS version {options.min_version!r} (use one of {', '.join(TLS_VERSIONS)})"
             )
+        version = ssl.TLSVersion[name]
         if version < ssl.TLSVersion.TLSv1_2:
             # OpenSSL 3 refuses TLS < 1.2 at the default security level; lowering the
             # minimum is only meaningful with the level lowered too.
