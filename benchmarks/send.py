@@ -5,10 +5,11 @@ aiosmtpd-based test server in a thread). STARTTLS: both into ``smtpcli serve --t
 (swaks does not verify certificates; smtpcli runs with --insecure, like for like). Runs are
 interleaved round-robin after two warm-up rounds, so machine noise hits every command alike;
 prints the median wall time, the median CPU time (user + system of the child; it moves less
-than wall time on a busy machine) and the ratios. Targets (issue 17): plain <= 1.5x swaks,
-STARTTLS <= 1.7x.
+than wall time on a busy machine) and the ratios; with --instructions, also each command's
+instruction count under valgrind, which does not move with the machine's load. Targets (issue
+17): plain <= 1.5x swaks, STARTTLS <= 1.7x.
 
-    .venv/bin/python benchmarks/send.py [--runs 15]
+    .venv/bin/python benchmarks/send.py [--runs 15] [--instructions]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from timing import run_timed  # noqa: E402
+from timing import instructions, run_timed  # noqa: E402
 
 
 def free_port() -> int:
@@ -106,6 +107,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--editable", action="store_true",
                         help="run the venv's (editable) smtpcli instead of a regular install")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's machine instructions once under "
+                             "valgrind (the same on a busy machine as on a quiet one)")
     args = parser.parse_args()
     port, sink = start_sink()
     tls_port, tls_server = start_tls_server()
@@ -148,6 +152,16 @@ def main() -> None:
                       f"({verdict} the {target}x target)")
         else:
             print("swaks not installed: no ratio")
+        if args.instructions and swaks:
+            counts = {name: instructions(cmd, bench_env()) for name, cmd in cmds.items()}
+            for ours, theirs in (("smtpcli send", "swaks"),
+                                 ("smtpcli send STARTTLS", "swaks STARTTLS")):
+                a, b = counts[ours], counts[theirs]
+                if a is None or b is None:
+                    print("valgrind not installed: no instruction counts")
+                    break
+                print(f"instructions {ours}: {a / 1e6:.1f} M, {theirs}: {b / 1e6:.1f} M, "
+                      f"ratio {a / b:.2f}x")
     finally:
         tmp.cleanup()
         tls_server.terminate()
