@@ -1,13 +1,15 @@
 """Start-up time of smtpcli, side by side with Python itself, click and swaks.
 
-    python benchmarks/startup.py [--runs 15] [--no-regular-install]
+    python benchmarks/startup.py [--runs 15] [--no-regular-install] [--instructions]
 
 Median wall time over --runs runs (interleaved round-robin, after two warm-up runs, so machine
 noise hits every command alike) of:
     python -c pass, python -c 'import click', swaks --version,
     smtpcli --version, smtpcli --help, smtpcli explain 550 5.7.26
-Targets (issue 2): --version and --help within 1.5x of `python -c 'import click'`;
-`explain 550 5.7.26` under 2x of `swaks --version`.
+Targets (issue 17): --version and --help within 1.5x of `python -c 'import click'`;
+`explain 550 5.7.26` under 2x of `swaks --version`. With --instructions, each row of the
+regular install also runs once under valgrind's callgrind: instruction counts, which do not
+move with the machine's load.
 
 The interpreter and console script are the ones of the running venv (sys.executable and the
 `smtpcli` next to it). That venv has smtpcli installed in editable mode, whose import hook is
@@ -33,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from timing import run_timed  # noqa: E402
+from timing import instructions, run_timed  # noqa: E402
 
 
 def child_env(pycache: str | None) -> dict[str, str]:
@@ -133,6 +135,8 @@ def main() -> None:
     parser.add_argument("--env-as-is", action="store_true",
                         help="keep PYTHONDONTWRITEBYTECODE if set (every run then compiles "
                              "smtpcli from source); default: bytecode caching on")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each regular-install row's machine instructions")
     args = parser.parse_args()
     python = sys.executable
     smtpcli = str(Path(python).with_name("smtpcli"))
@@ -150,6 +154,13 @@ def main() -> None:
             out["regular"] = {"ms": {k: round(v[0] * 1000, 1) for k, v in results.items()},
                               "ratios": report("regular install (package copied into a venv)",
                                                results)}
+            if args.instructions:
+                counts = {name: instructions(argv, env)
+                          for name, argv in rows_for(py2, cli2).items()}
+                print("\ninstructions (regular install, callgrind)")
+                for name, count in counts.items():
+                    print(f"  {name:<30} {count / 1e6 if count else float('nan'):>10.1f} M")
+                out["instructions"] = counts
     print("\n" + json.dumps(out))
 
 

@@ -111,3 +111,14 @@ def test_package_never_reads_the_shared_reference_at_run_time() -> None:
         if name.endswith(".py"):
             with open(os.path.join(os.path.dirname(DATA_DIR), name), encoding="utf-8") as fh:
                 assert "shared/reference" not in fh.read(), name
+
+
+def test_generated_tables_are_current() -> None:
+    """smtpcli/codes/tables.py is the data files' generated copy: it must say what they say."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "gen_code_tables.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -1,14 +1,14 @@
 """The code tables: basic reply codes (RFC 5321 4.2.3, RFC 4954, RFC 3207, RFC 7504), the IANA
 enhanced status code registry (RFC 3463, RFC 5248) and smtpcli's advice per cause.
 
-Loaded once, lazily, with the csv and json modules only: `smtpcli explain` must start fast.
-The CSVs are verbatim copies of the reference export (see data/README.md for its quirks).
+Loaded once, lazily: `smtpcli explain` must start fast. The CSVs are verbatim copies of the
+reference export (see data/README.md for its quirks); they and the JSON files are read from
+``tables.py``, their generated copy as Python literals (scripts/gen_code_tables.py), which
+loads from bytecode without the csv and json modules.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import re
 from functools import cache
@@ -149,9 +149,10 @@ def _split_refs(cell: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _rows(name: str) -> list[dict[str, str]]:
-    with open(os.path.join(DATA_DIR, name), encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+def _rows(name: str) -> tuple[dict[str, str], ...]:
+    from smtpcli.codes.tables import CSV_ROWS
+
+    return CSV_ROWS[name]
 
 
 def _class_digit(cell: str) -> int:
@@ -160,9 +161,9 @@ def _class_digit(cell: str) -> int:
 
 @cache
 def load_advice() -> dict[str, Any]:
-    with open(os.path.join(DATA_DIR, "advice.json"), encoding="utf-8") as fh:
-        data: dict[str, Any] = json.load(fh)
-    return data
+    from smtpcli.codes.tables import ADVICE
+
+    return ADVICE
 
 
 @cache

@@ -6,12 +6,10 @@ bare code (`smtpcli explain 550 5.7.26`) never pays for compiling the text patte
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from functools import cache
 
-from smtpcli.codes.registry import DATA_DIR, _Record
+from smtpcli.codes.registry import _Record
 
 _REGEX_META = frozenset("[](){}|*+?^$\\")
 
@@ -110,8 +108,7 @@ class RuleSet(_Record):
 
 @cache
 def load_rules() -> RuleSet:
-    with open(os.path.join(DATA_DIR, "rules.json"), encoding="utf-8") as fh:
-        data = json.load(fh)
+    from smtpcli.codes.tables import RULES as data
     rules = [
         Rule(
             id=r["id"], provider=r.get("provider"), pattern=r.get("pattern"),
