@@ -118,7 +118,7 @@ class _Client(asyncio.BufferedProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view[self._fill:]
+        return self._view[self._fill:] if self._fill else self._view
 
     def buffer_updated(self, nbytes: int) -> None:
         buf = self._rbuf
@@ -201,8 +201,14 @@ class _Client(asyncio.BufferedProtocol):
             handle.cancel()
 
     def close(self) -> None:
+        if self._lost is None:
+            # Ours: connection_lost then has nothing to report (no Failure built per session).
+            self._lost = _CLOSED
         if self.transport is not None:
             self.transport.abort()
+
+
+_CLOSED = Failure("closed", "close", "connection closed by the client")
 
 
 def _expire(fut: asyncio.Future[Any], stage: str) -> None:
@@ -414,6 +420,14 @@ class LoadGenerator:
         self.halted: Halt | None = None
         self._quitting: set[_Pump] = set()  # sessions that sent QUIT and await the 221
         self._quit_done = asyncio.Event()
+        # Timeouts: one sweep a few times a second looks at every open session and pending
+        # connect, instead of a timer per connection (a libuv timer each, plus asyncio.timeout's
+        # bookkeeping around every connect: a measurable share of a connection per message).
+        self._watched: set[_Pump] = set()  # sessions driven by their replies
+        self._connecting: dict[asyncio.Task[None], float] = {}  # worker -> connect started
+        self._connect_expired: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._ehlo_cmd = f"EHLO {c.helo}\r\n".encode()
         self._ehlo_cache: dict[bytes, set[str]] = {}
         self._command_cache: dict[tuple[bool, bool], tuple[bool, bytes, list[bytes], bytes]] = {}
 
@@ -484,6 +498,7 @@ class LoadGenerator:
         self._deadline = start + (c.duration or 0)
         self._next_slot = start
         self._gate = asyncio.Event()
+        self._sweeper = asyncio.get_running_loop().call_later(self._tick_s(), self._sweep)
         workers = [asyncio.ensure_future(self._worker(i == 0)) for i in range(max(1, c.concurrency))]
         ticker = asyncio.ensure_future(self._tick(start)) if self.on_progress else None
         try:
@@ -493,6 +508,8 @@ class LoadGenerator:
                     async with asyncio.timeout(min(c.timeout, 5.0)):
                         await self._quit_done.wait()
         finally:
+            if self._sweeper is not None:
+                self._sweeper.cancel()
             for pump in list(self._quitting):
                 pump.client.close()
             for w in workers:
@@ -505,6 +522,24 @@ class LoadGenerator:
         if self.on_progress:
             self.on_progress(self.result, self.result.elapsed)
         return self.result
+
+    def _tick_s(self) -> float:
+        """How often the sweep runs: a tenth of the shortest timeout it enforces, so a
+        timeout fires at most 10% late."""
+        return max(0.005, min(self.config.timeout, 5.0) / 10)
+
+    def _sweep(self) -> None:
+        """Fail what has waited too long: a connect, a reply; close a session whose 221 is late."""
+        now = time.perf_counter()
+        timeout = self.config.timeout
+        for task, started in list(self._connecting.items()):
+            if now - started >= timeout:
+                del self._connecting[task]
+                self._connect_expired.add(task)
+                task.cancel()
+        for pump in list(self._watched):
+            pump._check(now)
+        self._sweeper = asyncio.get_running_loop().call_later(self._tick_s(), self._sweep)
 
     async def _tick(self, start: float) -> None:
         assert self.on_progress is not None
@@ -520,6 +555,8 @@ class LoadGenerator:
         failure that would repeat on every connection (a wrong password, an untrusted
         certificate, a 554 greeting) stops the run after one attempt, not one per worker."""
         r = self.result
+        task = asyncio.current_task()
+        assert task is not None
         if not first:
             await self._gate.wait()
         while seq := self._take():
@@ -528,7 +565,7 @@ class LoadGenerator:
                 await asyncio.sleep(delay)
             r.attempted += 1
             try:
-                client = await self._connect()
+                client = await self._connect(task)
             except Failure as fail:
                 self._gate.set()
                 self._failed(fail)
@@ -582,16 +619,27 @@ class LoadGenerator:
         self.result.samples[stage].append(time.perf_counter() - t)
         return code, text.decode("utf-8", "replace").strip()
 
-    async def _connect(self) -> _Client:
-        """A TCP connection (and the TLS handshake with implicit TLS), greeting not yet read."""
+    async def _connect(self, task: asyncio.Task[None]) -> _Client:
+        """A TCP connection (and the TLS handshake with implicit TLS), greeting not yet read.
+
+        ``task``: the worker's own task, which the sweep cancels when the connect is overdue."""
         c = self.config
         r = self.result
         loop = asyncio.get_running_loop()
         client = _Client(loop, c.timeout)
         t = time.perf_counter()
+        self._connecting[task] = t
         try:
-            async with asyncio.timeout(c.timeout):  # no extra task, unlike wait_for
+            try:
                 await loop.create_connection(lambda: client, c.host, c.port)
+            except asyncio.CancelledError:
+                if task not in self._connect_expired:
+                    raise  # the run itself is cancelled
+                self._connect_expired.discard(task)
+                task.uncancel()
+                raise TimeoutError from None
+            finally:
+                self._connecting.pop(task, None)
         except (OSError, TimeoutError) as exc:
             r.connect_failures += 1
             kind = "timeout" if isinstance(exc, TimeoutError) else "connect"
@@ -709,8 +757,9 @@ class _Pump:
 
     A state machine called from ``_Client.buffer_updated``: each reply writes the next command
     directly, with no coroutine step, future or timer per reply (what made ``bench`` CPU-bound
-    on one core). One timer per session watches for a missing reply. ``start()`` reads the
-    greeting, sends EHLO and then the message the worker already reserved; its future says
+    on one core). The run's sweep (``LoadGenerator._sweep``) watches for a missing reply, with
+    no timer per session either. ``start()`` reads the greeting, sends EHLO and then the
+    message the worker already reserved; its future says
     "setup" when the session needs STARTTLS or AUTH first (the worker does those, then calls
     ``resume()``), "quit" when no message is left (or --per-connection is reached; QUIT is
     sent and the 221 awaited here, without holding up the worker), "closed" when the session
@@ -734,7 +783,6 @@ class _Pump:
         self.mcode = 0
         self.mtext = b""
         self.last: tuple[int, bytes] = (0, b"")
-        self.timer: asyncio.TimerHandle | None = None
 
     def start(self) -> asyncio.Future[str]:
         self.client.stage = "banner"
@@ -753,7 +801,7 @@ class _Pump:
         client = self.client
         client.on_reply = self._reply
         client.on_lost = self._lost
-        self.timer = self.loop.call_later(self.gen.config.timeout, self._check)
+        self.gen._watched.add(self)  # the run's sweep watches for a missing reply
         # What arrived before the pump took over (the greeting can: with uvloop, or after an
         # implicit-TLS handshake) waits in the client's queue; a loss is already recorded.
         while client._ready and not self.done.done():
@@ -857,7 +905,7 @@ class _Pump:
         elif stage == "banner":
             samples["banner"].append(elapsed)
             if code == 220:
-                self._write("ehlo", f"EHLO {self.gen.config.helo}\r\n".encode())
+                self._write("ehlo", self.gen._ehlo_cmd)
             else:
                 self._reject("banner", code, text)
         elif stage == "ehlo":
@@ -945,18 +993,14 @@ class _Pump:
             self._next()
 
     # -- the end of the session ----------------------------------------------------------
-    def _check(self) -> None:
-        """The session's one timer: fail when a reply is overdue, else look again later."""
-        if self.done.done() and self.stage != "quit":
-            return
+    def _check(self, now: float) -> None:
+        """From the run's sweep: fail when a reply is overdue; close when the 221 is late."""
         timeout = self.gen.config.timeout
-        waited = time.perf_counter() - self.t
+        waited = now - self.t
         if self.stage == "quit" and waited >= min(timeout, 5.0):
             self._close()
-        elif self.stage != "pace" and waited >= timeout:
+        elif self.stage != "pace" and self.stage != "quit" and waited >= timeout:
             self.client._fail(Failure("timeout", self.stage, "no reply within the timeout"))
-        else:
-            self.timer = self.loop.call_later(max(timeout - waited, 0.01), self._check)
 
     def _lost(self, exc: BaseException) -> None:
         if self.in_flight and isinstance(exc, Failure):
@@ -979,8 +1023,7 @@ class _Pump:
             self.done.set_result(outcome)
 
     def _detach(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
+        self.gen._watched.discard(self)
         self.client.on_reply = self.client._queue
         self.client.on_lost = None
 
