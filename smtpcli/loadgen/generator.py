@@ -181,6 +181,12 @@ class _Client(asyncio.BufferedProtocol):
     def eof_received(self) -> bool | None:
         return None
 
+    def data_received(self, data: bytes) -> None:
+        """Never called (replies arrive through ``buffer_updated``). It exists because uvloop
+        looks the method up on every new transport, and its absence costs an AttributeError
+        raised and caught per connection."""
+        raise AssertionError("a buffered protocol")
+
     def write(self, data: bytes) -> None:
         if self._lost is not None:
             raise self._lost
