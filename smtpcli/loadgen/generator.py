@@ -124,24 +124,31 @@ class _Client(asyncio.BufferedProtocol):
         buf = self._rbuf
         end = self._fill + nbytes
         start = 0
-        while self._lost is None:
+        while start < end and self._lost is None:
             nl = buf.find(b"\n", start, end)
             if nl < 0:
                 break
-            line = bytes(buf[start : nl + 1])
-            start = nl + 1
             # RFC 5321 4.2.1: "xyz-" continues a multiline reply, "xyz " (or "xyz") ends it.
-            if len(line) > 3 and line[3] == 45:  # "-"
-                self._lines.append(line)
-                continue
+            # A whole reply in the buffer is copied out once, however many lines it has (an
+            # EHLO reply: once per connection with --per-connection 1).
+            last = start  # where the reply's last line starts
+            while nl - last >= 3 and buf[last + 3] == 45:  # "-"
+                last = nl + 1
+                nl = buf.find(b"\n", last, end)
+                if nl < 0:
+                    break
+            if nl < 0:  # the reply goes on in a later read: keep its complete lines
+                self._lines.append(bytes(buf[start:last]))
+                start = last
+                break
+            text = bytes(buf[start : nl + 1])
+            head = text[last - start : last - start + 3]
+            start = nl + 1
             if self._lines:
-                self._lines.append(line)
+                self._lines.append(text)
                 text = b"".join(self._lines)
                 self._lines = []
-            else:
-                text = line
-            head = line[:3]
-            self.on_reply(int(head) if head.isdigit() else 0, text)
+            self.on_reply(_CODES.get(head, 0), text)
         rest = end - start
         if start and rest:
             buf[:rest] = buf[start:end]
@@ -214,6 +221,7 @@ class _Client(asyncio.BufferedProtocol):
             self.transport.abort()
 
 
+_CODES = {b"%03d" % n: n for n in range(1000)}  # a reply's first three bytes -> its code, else 0
 _CLOSED = Failure("closed", "close", "connection closed by the client")
 
 
@@ -825,9 +833,11 @@ class _Pump:
 
     # -- sending -------------------------------------------------------------------------
     def _write(self, stage: str, data: bytes) -> None:
-        self.stage = self.client.stage = stage
+        client = self.client
+        self.stage = client.stage = stage
         self.t = time.perf_counter()
-        self.client.write(data)
+        if client._lost is None:  # else the session is already being ended
+            client.transport.write(data)  # type: ignore[union-attr]
 
     def _send_mail(self) -> None:
         if self.done.done():
