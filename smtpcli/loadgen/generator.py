@@ -569,17 +569,18 @@ class LoadGenerator:
         failure that would repeat on every connection (a wrong password, an untrusted
         certificate, a 554 greeting) stops the run after one attempt, not one per worker."""
         r = self.result
+        loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
         if not first:
             await self._gate.wait()
+        paced = bool(self.config.rate)
         while seq := self._take():
-            delay = self._pace_delay()
-            if delay > 0:
+            if paced and (delay := self._pace_delay()) > 0:
                 await asyncio.sleep(delay)
             r.attempted += 1
             try:
-                client = await self._connect(task)
+                client = await self._connect(loop, task)
             except Failure as fail:
                 self._gate.set()
                 self._failed(fail)
@@ -633,13 +634,12 @@ class LoadGenerator:
         self.result.samples[stage].append(time.perf_counter() - t)
         return code, text.decode("utf-8", "replace").strip()
 
-    async def _connect(self, task: asyncio.Task[None]) -> _Client:
+    async def _connect(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> _Client:
         """A TCP connection (and the TLS handshake with implicit TLS), greeting not yet read.
 
         ``task``: the worker's own task, which the sweep cancels when the connect is overdue."""
         c = self.config
         r = self.result
-        loop = asyncio.get_running_loop()
         client = _Client(loop, c.timeout)
         t = time.perf_counter()
         self._connecting[task] = t
