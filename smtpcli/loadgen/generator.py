@@ -123,6 +123,12 @@ class _Client(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         buf = self._rbuf
         end = self._fill + nbytes
+        if (end == nbytes and buf[end - 1] == 10 and (end < 4 or buf[3] != 45)
+                and buf.find(b"\n", 0, end - 1) < 0 and not self._lines and self._lost is None):
+            # The usual read: exactly one whole one-line reply.
+            text = bytes(buf[:end])
+            self.on_reply(_CODES.get(text[:3], 0), text)
+            return
         start = 0
         while start < end and self._lost is None:
             nl = buf.find(b"\n", start, end)
