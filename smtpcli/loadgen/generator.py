@@ -524,6 +524,9 @@ class LoadGenerator:
         try:
             await asyncio.gather(*workers)
             if self._quitting:  # the last sessions' 221 replies, briefly
+                # Set whenever the set emptied earlier in the run: only the sessions still in
+                # it now count (else the last ones were closed without waiting for their 221).
+                self._quit_done.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(c.timeout, 5.0)):
                         await self._quit_done.wait()
