@@ -437,6 +437,7 @@ class LoadGenerator:
         self._next_slot = 0.0
         self._stop = False
         self._gate = asyncio.Event()
+        self._gate_open = False
         self.halted: Halt | None = None
         self._quitting: set[_Pump] = set()  # sessions that sent QUIT and await the 221
         self._quit_done = asyncio.Event()
@@ -517,7 +518,7 @@ class LoadGenerator:
         start = time.perf_counter()
         self._deadline = start + (c.duration or 0)
         self._next_slot = start
-        self._gate = asyncio.Event()
+        self._gate, self._gate_open = asyncio.Event(), False
         self._sweeper = asyncio.get_running_loop().call_later(self._tick_s(), self._sweep)
         workers = [asyncio.ensure_future(self._worker(i == 0)) for i in range(max(1, c.concurrency))]
         ticker = asyncio.ensure_future(self._tick(start)) if self.on_progress else None
@@ -835,7 +836,9 @@ class _Pump:
     def _ready(self, exts: set[str]) -> None:
         """The session may send MAIL: build the commands its extensions allow, send the first."""
         gen = self.gen
-        gen._gate.set()
+        if not gen._gate_open:  # the first session is through: let the other workers start
+            gen._gate_open = True
+            gen._gate.set()
         self.pipelining, self.mail, self.rcpts, self.envelope = gen._commands(
             "PIPELINING" in exts, "SIZE" in exts)
         self._send_mail()
@@ -890,14 +893,15 @@ class _Pump:
     # -- replies -------------------------------------------------------------------------
     def _reply(self, code: int, text: bytes) -> None:
         stage, samples = self.stage, self.result.samples
-        elapsed = time.perf_counter() - self.t
+        now = time.perf_counter()
+        elapsed = now - self.t
         if stage == "dot":
             samples["dot"].append(elapsed)
             if code == 250:
                 r = self.result
                 r.accepted += 1
                 r.rcpt_accepted += self.accepted
-                samples["message"].append(time.perf_counter() - self.t0)
+                samples["message"].append(now - self.t0)
                 self._next()
             else:
                 self._reject("dot", code, text, rset=False)
