@@ -108,6 +108,8 @@ def _reference(stream: bytes) -> list[tuple[int, bytes]]:
 
 
 def test_reply_parser_matches_a_line_by_line_reading_at_every_split() -> None:
+    """Both ways a loop reads: into the client's buffer (asyncio's loop) and as bytes
+    (uvloop), in every read size."""
     stream = (b"220 hi\r\n250-a\r\n250-PIPELINING\r\n250 SIZE 100\r\n250 2.1.0 Ok\r\n"
               b"5\r\n\n25\r\nabc-x\r\n999 z\r\n354-one\r\n354 two\r\n221 Bye\r\n")
     expected = _reference(stream)
@@ -115,15 +117,33 @@ def test_reply_parser_matches_a_line_by_line_reading_at_every_split() -> None:
     assert expected[6] == (999, b"abc-x\r\n999 z\r\n")
     loop = asyncio.new_event_loop()
     try:
-        for step in range(1, len(stream) + 1):
-            client = _Client(loop, 5.0)
-            got: list[tuple[int, bytes]] = []
-            client.on_reply = lambda code, text, got=got: got.append((code, text))
-            for i in range(0, len(stream), step):
-                chunk = stream[i:i + step]
-                view = client.get_buffer(-1)
-                view[:len(chunk)] = chunk
-                client.buffer_updated(len(chunk))
-            assert got == expected, step
+        for buffered in (True, False):
+            for step in range(1, len(stream) + 1):
+                client = _Client(loop, 5.0)
+                got: list[tuple[int, bytes]] = []
+                client.on_reply = lambda code, text, got=got: got.append((code, text))
+                for i in range(0, len(stream), step):
+                    chunk = stream[i:i + step]
+                    if buffered:
+                        view = client.get_buffer(-1)
+                        view[:len(chunk)] = chunk
+                        client.buffer_updated(len(chunk))
+                    else:
+                        client.data_received(chunk)
+                assert got == expected, (buffered, step)
+                assert all(type(text) is bytes for _, text in got)
+    finally:
+        loop.close()
+
+
+def test_a_reply_line_of_64_kib_read_as_bytes_ends_the_session() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        client = _Client(loop, 5.0)
+        client.data_received(b"250-" + b"x" * 10000 + b"\r\n")  # continues: kept, buffer grows
+        assert client._lost is None and len(client._lines) == 1
+        for _ in range(7):
+            client.data_received(b"y" * 10000)
+        assert "longer than 64 KiB" in str(client._lost)
     finally:
         loop.close()
