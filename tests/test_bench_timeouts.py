@@ -147,3 +147,15 @@ def test_a_reply_line_of_64_kib_read_as_bytes_ends_the_session() -> None:
         assert "longer than 64 KiB" in str(client._lost)
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("runner", [asyncio.run, run_loop], ids=["asyncio", "run_loop"])
+def test_implicit_tls_sessions_read_replies_on_every_loop(smtp_server, runner) -> None:
+    """Through TLS a loop may hand replies over either way (buffer or bytes): both work."""
+    server = smtp_server("implicit", users={"ann": "pw"})
+    gen = LoadGenerator(BenchConfig(host="localhost", port=server.port, tls="implicit",
+                                    cafile=server.ca_path, timeout=10.0, messages=4,
+                                    concurrency=2, per_connection=1, user="ann", password="pw"))
+    r = runner(gen.run())
+    assert (r.accepted, r.failed, r.connections) == (4, 0, 4) and len(server.messages) == 4
+    assert all(m.tls and m.auth_user == "ann" for m in server.messages)
