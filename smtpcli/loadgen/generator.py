@@ -2,8 +2,10 @@
 
 Each of ``concurrency`` workers keeps one connection open and sends message after message on it
 (RFC 5321 3.3: a new MAIL starts a new transaction after the final reply), optionally pipelining
-MAIL/RCPT/DATA (RFC 2920). Replies are parsed in a plain ``asyncio.Protocol`` with one future per
-reply, which keeps the per-command cost low enough to hold up against Postfix's smtp-source.
+MAIL/RCPT/DATA (RFC 2920), or opens a connection per message (``per_connection``). Each read's
+replies drive a small state machine per session (``_Client``, ``_Pump``): no coroutine step,
+future or timer per reply, which keeps the per-command cost low enough to hold up against
+Postfix's smtp-source.
 
 Counts always add up: ``attempted == accepted + rejected + failed``, where *rejected* is a
 4xx/5xx reply that ended the transaction and *failed* is a network/TLS/timeout problem.
@@ -96,7 +98,8 @@ class _Client(asyncio.BufferedProtocol, asyncio.Protocol):
     instead (``get_buffer``, ``buffer_updated``). uvloop treats a class that is also a plain
     ``Protocol`` as one: it reads into its own loop-wide buffer and hands over ``bytes``
     (``data_received``), one Python call per read instead of two, and a reply that is the
-    whole read needs no copy (about 6% of bench's CPU per message with a connection each).
+    whole read needs no copy (about 8% of bench's instructions per message with a connection
+    each).
     Complete replies go to ``on_reply``: by default the queue that ``reply()`` awaits (session
     set-up), during transactions the state machine of ``_Pump`` (no future per reply).
     """
@@ -217,7 +220,7 @@ class _Client(asyncio.BufferedProtocol, asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self._lost is not None:
-            raise self._lost
+            raise self._loss()
         assert self.transport is not None
         self.transport.write(data)
 
@@ -225,7 +228,7 @@ class _Client(asyncio.BufferedProtocol, asyncio.Protocol):
         if self._ready:
             return self._ready.popleft()
         if self._lost is not None:
-            raise self._lost
+            raise self._loss()
         fut: asyncio.Future[tuple[int, bytes]] = self.loop.create_future()
         self._waiters.append(fut)
         handle = self.loop.call_later(self.timeout, _expire, fut, self.stage)
@@ -233,6 +236,14 @@ class _Client(asyncio.BufferedProtocol, asyncio.Protocol):
             return await fut
         finally:
             handle.cancel()
+
+    def _loss(self) -> BaseException:
+        """The loss to raise: a fresh exception for our own close (``_CLOSED`` is one shared
+        marker, and an exception raised again keeps growing its traceback)."""
+        lost = self._lost
+        assert lost is not None
+        return Failure("closed", self.stage, "connection closed by the client") \
+            if lost is _CLOSED else lost
 
     def close(self) -> None:
         if self._lost is None:
@@ -801,12 +812,11 @@ class LoadGenerator:
 class _Pump:
     """One session driven by its replies: greeting, EHLO, then message after message.
 
-    A state machine called from ``_Client.buffer_updated``: each reply writes the next command
-    directly, with no coroutine step, future or timer per reply (what made ``bench`` CPU-bound
-    on one core). The run's sweep (``LoadGenerator._sweep``) watches for a missing reply, with
-    no timer per session either. ``start()`` reads the greeting, sends EHLO and then the
-    message the worker already reserved; its future says
-    "setup" when the session needs STARTTLS or AUTH first (the worker does those, then calls
+    A state machine called with each reply the ``_Client`` parses: each reply writes the next
+    command directly, with no coroutine step, future or timer per reply (what made ``bench``
+    CPU-bound on one core). The run's sweep (``LoadGenerator._sweep``) watches for a missing
+    reply, with no timer per session either. ``start()`` reads the greeting, sends EHLO and
+    then the message the worker already reserved; its future says "setup" when the session needs STARTTLS or AUTH first (the worker does those, then calls
     ``resume()``), "quit" when no message is left (or --per-connection is reached; QUIT is
     sent and the 221 awaited here, without holding up the worker), "closed" when the session
     cannot go on.
