@@ -816,10 +816,10 @@ class _Pump:
     command directly, with no coroutine step, future or timer per reply (what made ``bench``
     CPU-bound on one core). The run's sweep (``LoadGenerator._sweep``) watches for a missing
     reply, with no timer per session either. ``start()`` reads the greeting, sends EHLO and
-    then the message the worker already reserved; its future says "setup" when the session needs STARTTLS or AUTH first (the worker does those, then calls
-    ``resume()``), "quit" when no message is left (or --per-connection is reached; QUIT is
-    sent and the 221 awaited here, without holding up the worker), "closed" when the session
-    cannot go on.
+    then the message the worker already reserved; its future says "setup" when the session
+    needs STARTTLS or AUTH first (the worker does those, then calls ``resume()``), "quit" when
+    no message is left (or --per-connection is reached; QUIT is sent and the 221 awaited here,
+    without holding up the worker), "closed" when the session cannot go on.
     """
 
     def __init__(self, gen: LoadGenerator, client: _Client, seq: int) -> None:
