@@ -28,8 +28,8 @@ NOT_ON_PLAIN_SEND = {
     # Loaded on first use by the console entry's quick start (smtpcli/cli/entry.py): smtplib
     # imports ssl and hmac (each loads OpenSSL: _ssl, _hashlib) but a plain-text send uses
     # neither; random and ipaddress have cheaper stand-ins on this path; tokenize is inspect's.
-    "ssl", "_ssl", "hmac", "_hashlib", "random", "ipaddress", "tokenize", "selectors",
-    "calendar", "array",
+    "ssl", "_ssl", "hmac", "_hashlib", "random", "ipaddress", "urllib.parse", "tokenize",
+    "selectors", "calendar", "array",
 }
 
 

@@ -7,8 +7,8 @@ over in tens of milliseconds, most of them start-up. For them, before click is i
   command may not take are loaded on first use instead (:class:`_DeferredModule`):
   ``ssl`` and ``hmac`` (smtplib imports both; only STARTTLS, SMTPS and CRAM-MD5 use them, and
   each loads OpenSSL's libraries: about 8 ms of a 60 ms plain-text send); ``random``,
-  ``ipaddress`` and ``calendar`` (email.utils and urllib.parse: Message-IDs, IPv6 literals
-  and date parsing, which the send path does without); ``tokenize`` (inspect, for source
+  ``ipaddress``, ``urllib.parse`` and ``calendar`` (email.utils and urllib.parse: Message-IDs,
+  IPv6 literals, RFC 2231 parameters and date parsing, which the send path does without); ``tokenize`` (inspect, for source
   code), ``selectors`` and ``array`` (socket, for sendfile and file descriptors). A path
   that uses one loads it then, as usual.
 - The cycle collector is off: the ~100,000 objects created while click, smtplib and email
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
 # Modules deferred for one-shot commands (see above); each must be pure Python, with a
 # loader that has exec_module, and not change its own globals after import.
-DEFERRED_MODULES = ("ssl", "hmac", "random", "ipaddress", "calendar", "tokenize", "selectors",
-                    "array")
+DEFERRED_MODULES = ("ssl", "hmac", "random", "ipaddress", "urllib.parse", "calendar", "tokenize",
+                    "selectors", "array")
 
 
 def is_one_shot(args: list[str], commands: Mapping[str, object]) -> bool:
@@ -85,6 +85,9 @@ def defer_import(name: str) -> None:
     module = importlib.util.module_from_spec(spec)
     module.__class__ = _DeferredModule
     sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:  # as an import binds a submodule on its package (``urllib.parse``)
+        setattr(sys.modules[parent], child, module)
 
 
 def quick_start() -> None:
