@@ -7,10 +7,10 @@ over in tens of milliseconds, most of them start-up. For them, before click is i
   command may not take are loaded on first use instead (:class:`_DeferredModule`):
   ``ssl`` and ``hmac`` (smtplib imports both; only STARTTLS, SMTPS and CRAM-MD5 use them, and
   each loads OpenSSL's libraries: about 8 ms of a 60 ms plain-text send); ``random``,
-  ``ipaddress``, ``urllib.parse`` and ``calendar`` (email.utils and urllib.parse: Message-IDs,
-  IPv6 literals, RFC 2231 parameters and date parsing, which the send path does without); ``tokenize`` (inspect, for source
-  code), ``selectors`` and ``array`` (socket, for sendfile and file descriptors). A path
-  that uses one loads it then, as usual.
+  ``ipaddress``, ``urllib.parse`` and ``calendar`` (imported by email.utils and urllib.parse
+  for Message-IDs, IPv6 literals, RFC 2231 parameters and date parsing, which the send path
+  does without); ``tokenize`` (inspect's, for source code); ``selectors`` and ``array``
+  (socket's, for sendfile and file descriptors). A path that uses one loads it then.
 - The cycle collector is off: the ~100,000 objects created while click, smtplib and email
   are imported live until exit, and the collections they trigger find nothing to free (about
   4 ms). The work after start-up is bounded (one message, one lookup) and the process ends
@@ -27,7 +27,7 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-from smtpcli.cli.registry import command_word
+from smtpcli.cli.registry import COMMANDS, command_word
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -56,7 +56,8 @@ class _DeferredModule(types.ModuleType):
     Unlike ``importlib.util.LazyLoader``, whose module loads on *any* attribute access, the
     metadata an ``import`` statement reads (``__spec__``: Python 3.11 checks
     ``__spec__._initializing`` on every import of a module already in sys.modules) is there
-    from the start, so ``import ssl`` in smtplib binds the module without loading it."""
+    from the start, so ``import ssl`` in smtplib binds the module without loading it.
+    Not thread-safe: only single-threaded one-shot commands use it (:func:`is_one_shot`)."""
 
     def __getattr__(self, attr: str) -> object:
         # Only called for attributes not found: before the body ran, all but the metadata.
@@ -101,8 +102,6 @@ def quick_start() -> None:
 
 def run() -> None:
     """Console-script entry (``smtpcli``, ``python -m smtpcli``)."""
-    from smtpcli.cli.registry import COMMANDS
-
     if is_one_shot(sys.argv[1:], COMMANDS):
         quick_start()
     from smtpcli.cli.main import run as run_cli
