@@ -336,7 +336,7 @@ class SmtpConnection(smtplib.SMTP):
         if sock is None:
             return False
         # Bytes OpenSSL has decrypted but not handed out yet are invisible to select().
-        # (Duck-typed: a plain socket must not load the ssl module; startup.py defers it.)
+        # (Duck-typed: a plain socket must not load ssl, which smtpcli/cli/entry.py defers.)
         pending = getattr(sock, "pending", None)
         if pending is not None and pending():
             return True

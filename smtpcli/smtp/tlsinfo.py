@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 # Names only: the ssl.TLSVersion members are looked up when a context is made, so that a
-# plain-text send never loads ssl (see smtpcli/cli/startup.py).
+# plain-text send never loads ssl (see smtpcli/cli/entry.py).
 TLS_VERSIONS = {"1.0": "TLSv1", "1.1": "TLSv1_1", "1.2": "TLSv1_2", "1.3": "TLSv1_3"}
 
 
