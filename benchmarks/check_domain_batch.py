@@ -1,7 +1,8 @@
 """`smtpcli check-domain` over many generated domains: memory and CPU per domain stay flat.
 
     .venv/bin/python benchmarks/check_domain_batch.py [--sizes 1000,10000,100000]
-        [--server auto|nsd|fixture] [--delay 0.05] [--concurrency 50] [--compare N]
+        [--server auto|nsd|fixture] [--delay 0.05] [--concurrency 50]
+        [--compare N | --resume-check N]
 
 For each size N, generates N domains (MX, SPF with an include, DMARC, TLS-RPT, a DKIM key at
 selector1; a reverse zone for the MX hosts), serves them on 127.0.0.1 and runs ONE
@@ -16,6 +17,8 @@ the Python DNS fixture answers only 12 to 18 of these domains a second, which wo
 100,000-domain run take hours and measure the fixture. Without NSD (or with --server fixture)
 the fixture serves them, with --delay per answer. `--compare N` checks N domains against both
 servers and reports whether every JSON result is the same (they must be: same zone text).
+`--resume-check N` interrupts a run over N domains with SIGINT part way, resumes it with
+--resume, and checks the output against an uninterrupted run (each domain once, same results).
 Targets (issue 17): peak RSS < 150 MiB at 100,000 domains, CPU per domain flat.
 """
 
@@ -186,6 +189,55 @@ def compare(count: int, delay: float, concurrency: int) -> bool:
     return not differ and len(a) == count
 
 
+def resume_check(count: int, ns: str, concurrency: int, at: float = 0.4) -> bool:
+    """Interrupt a run over ``count`` domains (SIGINT once ``at`` of them are written), resume
+    it with the same command, and compare with an uninterrupted run: every domain exactly once,
+    every line whole JSON, the same set of domains and the same results."""
+    import signal
+
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = os.path.join(tmp, "list.txt")
+        Path(listing).write_text("\n".join(f"d{i}.bench.test" for i in range(count)) + "\n")
+        scan, whole = os.path.join(tmp, "scan.jsonl"), os.path.join(tmp, "whole.jsonl")
+        cmd = [SMTPCLI, "check-domain", "--from-file", listing, "--nameserver", ns,
+               "--no-dnsbl", "--json", "--concurrency", str(concurrency), "--timeout", "10",
+               "--resume", scan]
+
+        def lines(path: str) -> int:
+            with open(path, "rb") as fh:
+                return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+        with open(scan, "ab") as sink:
+            first = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE)
+            while lines(scan) < count * at and first.poll() is None:
+                time.sleep(0.2)
+            first.send_signal(signal.SIGINT)
+            first_err = first.communicate(timeout=60)[1].decode().strip()
+        written = lines(scan)
+        print(f"interrupted at {written} of {count} domains: exit {first.returncode}; "
+              f"stderr: {first_err[-200:]!r}")
+        with open(scan, "ab") as sink:
+            second = subprocess.run(cmd, stdout=sink, stderr=subprocess.PIPE, text=True)
+        print(f"resumed: exit {second.returncode}; stderr: {second.stderr.strip()[-200:]!r}")
+        with open(whole, "wb") as sink:
+            subprocess.run(cmd[:-2], stdout=sink, stderr=subprocess.DEVNULL, check=False)
+
+        def load(path: str) -> tuple[list[str], dict[str, Any]]:
+            with open(path) as fh:
+                docs = [json.loads(line) for line in fh]  # fails on a broken line
+            return [d["target"] for d in docs], {d["target"]: _strip_timings(d) for d in docs}
+
+        order, resumed = load(scan)
+        whole_order, uninterrupted = load(whole)
+    once = len(order) == len(set(order)) == count
+    same_set = set(order) == set(whole_order) == {f"d{i}.bench.test" for i in range(count)}
+    same = resumed == uninterrupted
+    print(f"resumed scan: {len(order)} lines, {len(set(order))} distinct domains (each once: "
+          f"{once}); same set of domains as the uninterrupted run ({len(whole_order)} lines): "
+          f"{same_set}; same results: {same}")
+    return first.returncode == 130 and 0 < written < count and once and same_set and same
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,10000,100000")
@@ -196,6 +248,8 @@ def main() -> None:
                     help="skip the --no-common-selectors comparison at the smallest size")
     ap.add_argument("--compare", type=int, metavar="N", default=0,
                     help="only compare N domains' results from NSD and from the fixture")
+    ap.add_argument("--resume-check", type=int, metavar="N", default=0,
+                    help="only interrupt a run over N domains, resume it, and check the output")
     args = ap.parse_args()
     if args.compare:
         if not native_dns.available():
@@ -207,6 +261,14 @@ def main() -> None:
     elif kind == "nsd" and not native_dns.available():
         sys.exit("nsd is not installed (apt-get install -y nsd)")
     sizes = sorted(int(s) for s in args.sizes.split(","))
+    if args.resume_check:
+        server, label = serve(kind, args.resume_check, args.delay)
+        print(f"DNS server: {label}; load average {os.getloadavg()[0]:.2f}", flush=True)
+        try:
+            ok = resume_check(args.resume_check, server.nameserver, args.concurrency)
+        finally:
+            server.stop()
+        sys.exit(0 if ok else 1)
     t = time.perf_counter()
     server, label = serve(kind, max(sizes), args.delay)
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs; DNS server: {label}; "
