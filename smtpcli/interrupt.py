@@ -56,7 +56,6 @@ def _hard_exit() -> None:
 def _quiet() -> None:
     """No reports of what the interruption itself left behind (they are not errors)."""
     import logging  # only once interrupted: logging costs start-up time on every command
-
     import warnings
 
     logging.getLogger("asyncio").disabled = True
