@@ -103,6 +103,14 @@ def test_the_same_bad_name_twice_is_one_usage_error(capsys, dns_server) -> None:
     assert dns.queries == []
 
 
+def test_a_missing_list_file_is_refused_before_any_name(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, "https://cd-clean.test/", "--from-file",
+                         str(tmp_path / "absent.txt"), "--nameserver", "127.0.0.1:9")
+    assert code == 2 and out == "", err
+    assert err.strip().splitlines() == [f"smtpcli: cannot read {tmp_path / 'absent.txt'}: "
+                                        "No such file or directory"]
+
+
 def test_record_without_domain_invents_no_name(capsys, dns_server) -> None:  # type: ignore[no-untyped-def]
     dns = dns_server(zone_files=["cd-clean.test.zone", "cd-ext.test.zone"])
     code, out, _ = run(capsys, "--record", "v=DMARC1; p=reject; rua=mailto:d@other.test",

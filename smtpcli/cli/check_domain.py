@@ -19,6 +19,7 @@ from smtpcli.errors import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from typing import TextIO
 
     from smtpcli.dnsq.client import DnsClient
 
@@ -33,13 +34,18 @@ def _identity_domain(sender: str | None, helo: str | None) -> str:
 def _read_domains(domains: tuple[str, ...], from_file: str | None) -> Iterator[str]:
     """The names given (arguments, '-' for stdin, --from-file), without blank lines and
     comments, one at a time: normalize_names keeps only the result, so the raw lines of a list
-    of 100,000 names never exist all at once (issue 17: they doubled its memory)."""
+    of 100,000 names never exist all at once (issue 17: they doubled its memory). The file is
+    opened here, so that a missing one is refused before anything is read."""
     fh = None
     if from_file:
         try:
-            fh = open(from_file, encoding="utf-8")  # noqa: SIM115 (closed by _lines' end)
+            fh = open(from_file, encoding="utf-8")  # noqa: SIM115 (closed by _names at its end)
         except OSError as exc:
             raise UsageError(f"cannot read {from_file}: {exc.strerror}") from None
+    return _names(domains, fh, from_file)
+
+
+def _names(domains: tuple[str, ...], fh: TextIO | None, from_file: str | None) -> Iterator[str]:
     for d in domains:
         if d == "-":
             yield from _lines(sys.stdin)
