@@ -56,9 +56,13 @@ def _hard_exit() -> None:
 def _quiet() -> None:
     """No reports of what the interruption itself left behind (they are not errors)."""
     import logging  # only once interrupted: logging costs start-up time on every command
+    import warnings
 
     logging.getLogger("asyncio").disabled = True
     logging.getLogger("concurrent.futures").disabled = True
+    # A coroutine created just before the interruption (check-domain starts a family's checks
+    # as several at once) is dropped unstarted: Python warns about it when it is collected.
+    warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
     sys.unraisablehook = lambda unraisable: None
     threading.excepthook = lambda args: None
 

@@ -118,3 +118,26 @@ def test_resume_of_one_finished_domain_checks_nothing(dns_server, tmp_path) -> N
         again = subprocess.run(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, timeout=60)
     assert again.returncode == 0 and "1 of 1 domains already in" in again.stderr
     assert len(server.queries) == asked and len(_lines(out)) == 1
+
+
+def test_a_long_list_is_read_without_a_second_copy(tmp_path) -> None:
+    # issue 17: the names of a scan stay in memory for the whole run (to skip duplicates);
+    # reading them all and normalising after held the raw lines too, about twice the names.
+    import tracemalloc
+
+    from smtpcli.cli.check_domain import _read_domains
+    from smtpcli.cli.domain_input import normalize_names
+
+    listing = tmp_path / "names.txt"
+    listing.write_text("# a scan\n" + "".join(f"D{i}.Batch.Test.\n\n" for i in range(20000)))
+    normalize_names(_read_domains((), str(listing)))  # imports and caches out of the count
+    tracemalloc.start()
+    try:
+        names, refused = normalize_names(_read_domains((), str(listing)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert refused == 0 and names[:2] == ["d0.batch.test", "d1.batch.test"]
+    assert len(names) == 20000
+    kept = sys.getsizeof(names) + sum(sys.getsizeof(n) for n in names)
+    assert peak < 1.6 * kept, (peak, kept)

@@ -79,6 +79,38 @@ def test_batch_refuses_bad_lines_and_goes_on(dns_server) -> None:  # type: ignor
     assert done.returncode == 2
 
 
+def test_batch_checks_each_name_once_and_says_each_thing_once(dns_server) -> None:  # type: ignore[no-untyped-def]
+    dns = dns_server(zone_files=["cd-clean.test.zone", "cd-ext.test.zone", "cd-dmarc.test.zone"])
+    lines = ("cd-clean.test\nCD-Clean.Test.\nhttps://none.cd-dmarc.test/\nbad..name\n# comment\n"
+             "\nhttps://none.cd-dmarc.test/\nnone.cd-dmarc.test\nbad..name\ncd-clean.test\n")
+    done = subprocess.run([sys.executable, "-m", "smtpcli", "check-domain", "-", "cd-clean.test.",
+                           "--only", "dmarc", "--json", *ns(dns)], input=lines,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "NO_COLOR": "1"})
+    docs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sorted(d["target"] for d in docs if "target" in d and d["target"]) == [
+        "cd-clean.test", "none.cd-dmarc.test"]
+    assert len([d for d in docs if d.get("error", {}).get("kind") == "usage"]) == 1
+    assert done.stderr.count("smtpcli: skipped:") == 1
+    assert done.stderr.count("smtpcli: note: 'https://none.cd-dmarc.test/'") == 1
+    assert done.returncode == 2, done.stderr
+
+
+def test_the_same_bad_name_twice_is_one_usage_error(capsys, dns_server) -> None:  # type: ignore[no-untyped-def]
+    dns = dns_server(zone_files=["cd-clean.test.zone"])
+    code, _, err = run(capsys, "a..b.test", "A..B.test.", *ns(dns))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert dns.queries == []
+
+
+def test_a_missing_list_file_is_refused_before_any_name(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, "https://cd-clean.test/", "--from-file",
+                         str(tmp_path / "absent.txt"), "--nameserver", "127.0.0.1:9")
+    assert code == 2 and out == "", err
+    assert err.strip().splitlines() == [f"smtpcli: cannot read {tmp_path / 'absent.txt'}: "
+                                        "No such file or directory"]
+
+
 def test_record_without_domain_invents_no_name(capsys, dns_server) -> None:  # type: ignore[no-untyped-def]
     dns = dns_server(zone_files=["cd-clean.test.zone", "cd-ext.test.zone"])
     code, out, _ = run(capsys, "--record", "v=DMARC1; p=reject; rua=mailto:d@other.test",

@@ -126,3 +126,28 @@ def test_serve_listening() -> None:
         return True
 
     _assert_interrupted(*_interrupt(["serve", "--listen", f"127.0.0.1:{port}"], listening))
+
+
+def test_a_coroutine_the_interruption_orphans_is_not_reported() -> None:
+    # check-domain creates a domain's family checks as coroutines before gathering them; a
+    # Ctrl-C in between drops them unstarted, and Python's "never awaited" warning (with its
+    # tracemalloc hint) would follow "smtpcli: interrupted" on stderr.
+    code = (
+        "import gc, os, signal, time\n"
+        "from smtpcli import interrupt\n"
+        "async def family(): pass\n"
+        "with interrupt.interruptible():\n"
+        "    orphan = family()\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(5)\n"
+        "    except KeyboardInterrupt:\n"
+        "        interrupt.handled()\n"
+        "del orphan\n"
+        "gc.collect()\n"
+        "print('done')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0 and out.stdout == "done\n", out
+    assert out.stderr == ""

@@ -18,6 +18,9 @@ from smtpcli.cli.smtp_options import CAFILE_HELP
 from smtpcli.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import TextIO
+
     from smtpcli.dnsq.client import DnsClient
 
 def _identity_domain(sender: str | None, helo: str | None) -> str:
@@ -28,20 +31,39 @@ def _identity_domain(sender: str | None, helo: str | None) -> str:
     return (address or helo or "").rstrip(".").lower()
 
 
-def _read_domains(domains: tuple[str, ...], from_file: str | None) -> list[str]:
-    names: list[str] = []
-    for d in domains:
-        if d == "-":
-            names += [ln.strip() for ln in sys.stdin if ln.strip() and not ln.startswith("#")]
-        else:
-            names.append(d)
+def _read_domains(domains: tuple[str, ...], from_file: str | None) -> Iterator[str]:
+    """The names given (arguments, '-' for stdin, --from-file), without blank lines and
+    comments, one at a time: normalize_names keeps only the result, so the raw lines of a list
+    of 100,000 names never exist all at once (issue 17: they doubled its memory). The file is
+    opened here, so that a missing one is refused before anything is read."""
+    fh = None
     if from_file:
         try:
-            with open(from_file, encoding="utf-8") as fh:
-                names += [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
+            fh = open(from_file, encoding="utf-8")  # noqa: SIM115 (closed by _names at its end)
         except OSError as exc:
             raise UsageError(f"cannot read {from_file}: {exc.strerror}") from None
-    return list(dict.fromkeys(n.rstrip(".").lower() for n in names))
+    return _names(domains, fh, from_file)
+
+
+def _names(domains: tuple[str, ...], fh: TextIO | None, from_file: str | None) -> Iterator[str]:
+    for d in domains:
+        if d == "-":
+            yield from _lines(sys.stdin)
+        else:
+            yield d
+    if fh is not None:
+        with fh:
+            try:
+                yield from _lines(fh)
+            except OSError as exc:
+                raise UsageError(f"cannot read {from_file}: {exc.strerror}") from None
+
+
+def _lines(fh: Iterable[str]) -> Iterator[str]:
+    for ln in fh:
+        ln = ln.strip()
+        if ln and not ln.startswith("#"):
+            yield ln
 
 
 @click.command("check-domain")
