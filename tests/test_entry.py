@@ -4,6 +4,7 @@ on: which runs get it, that a deferred module still works when a path needs it, 
 
 from __future__ import annotations
 
+import ast
 import ipaddress
 import re
 import subprocess
@@ -112,3 +113,14 @@ def test_an_unverifying_context_skips_the_system_store_but_keeps_a_given_cafile(
     assert with_ca.cert_store_stats()["x509_ca"] == 1
     verifying = make_context(TlsOptions(verify=True))
     assert verifying.verify_mode.name == "CERT_REQUIRED" and verifying.check_hostname
+
+
+def test_the_entry_loads_nothing_before_the_quick_start() -> None:
+    """The collector goes off before typing, click and the rest are imported (all of
+    start-up); importing the entry itself must not pull them in."""
+    code = ("import sys\nbefore = set(sys.modules)\nimport smtpcli.cli.entry\n"
+            "print(sorted(set(sys.modules) - before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    loaded = set(ast.literal_eval(out.stdout))
+    assert loaded <= {"smtpcli", "smtpcli.cli", "smtpcli.cli.entry", "smtpcli.cli.registry",
+                      "__future__", "types"}, loaded

@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import TYPE_CHECKING
 
+# Nothing else before the quick start, not even typing: the collector is to be off for all
+# of start-up (typing alone is about 30 M instructions of it).
 from smtpcli.cli.registry import COMMANDS, command_word
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 # Modules deferred for one-shot commands (see above); each must be pure Python, with a
 # loader that has exec_module, and not change its own globals after import.
@@ -38,7 +36,7 @@ DEFERRED_MODULES = ("ssl", "hmac", "random", "ipaddress", "urllib.parse", "calen
                     "selectors", "array")
 
 
-def is_one_shot(args: list[str], commands: Mapping[str, object]) -> bool:
+def is_one_shot(args: list[str], commands: dict[str, tuple[str, str]]) -> bool:
     """True for the bounded, single-threaded runs that :func:`quick_start` is for."""
     command = command_word(args, commands)
     if command is None:  # --help, --version, a usage error

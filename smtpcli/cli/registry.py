@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
+# No imports here: the console entry reads this table before anything else is loaded (even
+# typing, whose import the quick start in entry.py wants to cover).
 
 # Global options that take a value, so that ``--profile send probe`` is read as ``probe``.
 GLOBAL_OPTIONS_WITH_VALUE = ("--profile",)
@@ -25,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def command_word(args: list[str], commands: Mapping[str, object]) -> str | None:
+def command_word(args: list[str], commands: dict[str, tuple[str, str]]) -> str | None:
     """The subcommand named in ``args`` (the first word that names one), or None."""
     skip = False
     for arg in args:
