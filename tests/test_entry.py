@@ -124,3 +124,20 @@ def test_the_entry_loads_nothing_before_the_quick_start() -> None:
     loaded = set(ast.literal_eval(out.stdout))
     assert loaded <= {"smtpcli", "smtpcli.cli", "smtpcli.cli.entry", "smtpcli.cli.registry",
                       "__future__", "types"}, loaded
+
+
+def test_every_unverifying_client_context_skips_the_system_store(tmp_path, monkeypatch) -> None:
+    """send --insecure, bench --insecure, the security probes and the version probes share one
+    unverifying context: none loads the system trust store; SSLKEYLOGFILE is honoured as
+    create_default_context honours it."""
+    from smtpcli.loadgen.generator import client_context
+    from smtpcli.probe.tlsversions import pinned_context
+    from smtpcli.smtp.tlsinfo import unverified_context
+
+    keylog = tmp_path / "keys.log"
+    monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
+    for ctx in (unverified_context(), client_context(None, True), pinned_context("1.2")):
+        assert ctx.cert_store_stats()["x509_ca"] == 0
+        assert ctx.verify_mode.name == "CERT_NONE" and not ctx.check_hostname
+        assert ctx.keylog_filename == str(keylog)
+    assert client_context(None, False).verify_mode.name == "CERT_REQUIRED"

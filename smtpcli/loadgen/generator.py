@@ -272,10 +272,9 @@ def _expire(fut: asyncio.Future[Any], stage: str) -> None:
 def client_context(cafile: str | None, insecure: bool) -> ssl.SSLContext:
     """A verifying client context (system CAs or ``cafile``); ``insecure`` skips checks."""
     if insecure:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        from smtpcli.smtp.tlsinfo import unverified_context
+
+        return unverified_context()
     return ssl.create_default_context(cafile=cafile)
 
 

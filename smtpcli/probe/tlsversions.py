@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 from smtpcli.errors import SmtpcliError
 from smtpcli.smtp.connection import ConnectOptions, SmtpConnection
 from smtpcli.smtp.target import Target, TlsMode
+from smtpcli.smtp.tlsinfo import unverified_context
 
 VERSIONS = {
     "1.0": ssl.TLSVersion.TLSv1,
@@ -82,9 +83,7 @@ class VersionResult:
 def pinned_context(version: str) -> ssl.SSLContext:
     """A non-verifying client context that offers exactly ``version`` (verification is not the
     point here: the main probe handshake reports the certificate)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    ctx = unverified_context()
     if VERSIONS[version] < ssl.TLSVersion.TLSv1_2:
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     with warnings.catch_warnings():

@@ -19,20 +19,12 @@ from typing import Any
 from smtpcli.errors import ConnectError, NetworkTimeout, ProtocolError, TlsError
 from smtpcli.smtp.reply import Reply
 from smtpcli.smtp.target import Target, TlsMode
+from smtpcli.smtp.tlsinfo import unverified_context
 
 MAXLINE = 8192  # as the main client: RFC 5321 4.5.3.1.5 says 512, real servers need more
 MAX_REPLY_LINES = 1000
 MAX_SHOWN = 300  # transcript lines are cut here
 _REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -]|$)")
-
-
-def insecure_context() -> ssl.SSLContext:
-    """TLS without verification: the probes test protocol behaviour, not the certificate
-    (``probe`` reports the certificate on its own)."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 @dataclass(frozen=True)
@@ -259,7 +251,9 @@ class Wire:
     def _handshake(self) -> None:
         assert self.sock is not None
         try:
-            self.sock = insecure_context().wrap_socket(
+            # No verification: the probes test protocol behaviour, not the certificate
+            # (``probe`` reports the certificate on its own).
+            self.sock = unverified_context().wrap_socket(
                 self.sock, server_hostname=self.server_name or self.target.host
             )
         except TimeoutError:

@@ -55,26 +55,28 @@ class TlsOptions(FrozenRecord):
                   unverified_because=unverified_because)
 
 
+def unverified_context() -> ssl.SSLContext:
+    """A client context that verifies nothing: what ``create_default_context`` gives, minus the
+    checks and minus loading the system trust store, which only a verifying handshake reads
+    (OpenSSL 3 takes 10-20 ms to parse it). Whoever wants the chain judged does it afterwards
+    (``verify_chain``)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    keylog = os.environ.get("SSLKEYLOGFILE")  # as create_default_context honours it
+    if keylog and not sys.flags.ignore_environment:
+        ctx.keylog_filename = keylog
+    return ctx
+
+
 def make_context(options: TlsOptions) -> ssl.SSLContext:
     """An ``SSLContext`` for a client; bad files or versions are usage errors (exit 2)."""
-    if options.verify:
-        ctx = ssl.create_default_context()
-    else:
-        # What create_default_context does, minus loading the system trust store, which
-        # only a verifying handshake reads (OpenSSL 3 takes 10-20 ms to parse it); without
-        # verification the chain is judged afterwards against the store (verify_chain).
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        keylog = os.environ.get("SSLKEYLOGFILE")
-        if keylog and not sys.flags.ignore_environment:
-            ctx.keylog_filename = keylog
+    ctx = ssl.create_default_context() if options.verify else unverified_context()
     if options.cafile:
         try:
             ctx.load_verify_locations(cafile=options.cafile)
         except (OSError, ssl.SSLError) as exc:
             raise UsageError(f"cannot load CA file {options.cafile}: {exc}") from None
-    if not options.verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
     if options.min_version:
         name = TLS_VERSIONS.get(options.min_version)
         if name is None:
